@@ -1,0 +1,147 @@
+"""T5X's gin flag handling, plus the macro checks T5X lacks.
+
+`--gin.NAME=VALUE` is rewritten to `--gin_bindings=NAME = VALUE` (as `t5x/gin_utils.py`
+does), files are searched on `--gin_search_paths` plus the repository root, and after parsing
+we reject what gin would silently accept or report far from its cause: a macro set on the
+command line that no gin file uses (usually a typo), a `%MACRO` that is never defined, and a
+`%gin.REQUIRED` macro left unset. Each message names the gin file involved.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Sequence
+
+import gin
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+class GinConfigError(ValueError):
+    """A gin configuration mistake, reported with the file that caused it."""
+
+
+def rewrite_gin_args(args: Sequence[str]) -> list[str]:
+    """Turns `--gin.NAME=VALUE` into `--gin_bindings=NAME = VALUE`."""
+    out = []
+    for arg in args:
+        if arg.startswith("--gin."):
+            if "=" not in arg:
+                raise ValueError(f"Gin bindings must be of the form '--gin.<param>=<value>', got: {arg}")
+            name, value = arg[len("--gin.") :].split("=", 1)
+            arg = f"--gin_bindings={name} = {value}"
+        out.append(arg)
+    return out
+
+
+def _resolve(path: str, search_paths: Sequence[str]) -> str | None:
+    if os.path.isabs(path):
+        return path if os.path.exists(path) else None
+    for base in search_paths:
+        candidate = os.path.join(base, path)
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def _gin_files_with_includes(files: Iterable[str], search_paths: Sequence[str]) -> list[str]:
+    seen: list[str] = []
+    stack = list(files)
+    while stack:
+        path = _resolve(stack.pop(0), search_paths)
+        if path is None or path in seen:
+            continue
+        seen.append(path)
+        with open(path, encoding="utf-8") as f:
+            stack.extend(_INCLUDE.findall(f.read()))
+    return seen
+
+
+def _macro_refs(value: object, found: set[str]) -> None:
+    if isinstance(value, gin.config.ConfigurableReference):
+        selector = value.scoped_selector
+        if selector.endswith("gin.macro") and "/" in selector:
+            found.add(selector.rsplit("/", 1)[0])
+    elif isinstance(value, dict):
+        for item in value.values():
+            _macro_refs(item, found)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            _macro_refs(item, found)
+
+
+def _macro_state() -> tuple[dict[str, object], set[str]]:
+    """(defined macros -> value, names referenced as %NAME) in the parsed config."""
+    defined, referenced = {}, set()
+    for (scope, selector), params in gin.config._CONFIG.items():
+        if selector == "gin.macro":
+            defined[scope] = params.get("value")
+        for value in params.values():
+            _macro_refs(value, referenced)
+    return defined, referenced
+
+
+def _declared_in(name: str, files: Sequence[str], pattern: str) -> list[str]:
+    regex = re.compile(pattern.format(re.escape(name)), re.MULTILINE)
+    hits = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            if regex.search(f.read()):
+                hits.append(os.path.relpath(path))
+    return hits
+
+
+def parse_gin_flags(
+    gin_search_paths: Sequence[str], gin_files: Sequence[str], gin_bindings: Sequence[str], finalize: bool = True
+) -> None:
+    """Parses files then bindings (later wins), then validates the macros."""
+    search_paths = [*gin_search_paths, REPO_ROOT]
+    for path in search_paths:
+        gin.add_config_file_search_path(path)
+    missing = [f for f in gin_files if _resolve(f, search_paths) is None]
+    if missing:
+        raise GinConfigError(f"gin file(s) not found: {missing} (searched {search_paths})")
+    gin.parse_config_files_and_bindings(list(gin_files), list(gin_bindings), finalize_config=False)
+    all_files = _gin_files_with_includes(gin_files, search_paths)
+    defined, referenced = _macro_state()
+
+    for name in sorted(referenced - set(defined)):
+        where = _declared_in(name, all_files, r"%{}\b") or ["a --gin_bindings flag"]
+        raise GinConfigError(f"Macro %{name} is used in {', '.join(where)} but never defined.")
+
+    bound_on_command_line = {b.split("=", 1)[0].strip() for b in gin_bindings if "=" in b}
+    for name in sorted(bound_on_command_line & (set(defined) - referenced)):
+        close = difflib.get_close_matches(name, sorted(referenced), n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise GinConfigError(
+            f"--gin.{name} sets a macro that none of the gin files ({', '.join(map(os.path.relpath, all_files))}) "
+            f"uses.{hint}"
+        )
+
+    for name, value in sorted(defined.items()):
+        if (
+            name in referenced
+            and isinstance(value, gin.config.ConfigurableReference)
+            and (value.scoped_selector.startswith("gin.REQUIRED"))
+        ):
+            where = _declared_in(name, all_files, r"^\s*{}\s*=\s*%gin\.REQUIRED") or ["the gin config"]
+            raise GinConfigError(
+                f"Required macro {name} (declared %gin.REQUIRED in {', '.join(where)}) is not set; "
+                f"pass --gin.{name}=... or set it in your gin file after the includes."
+            )
+    if finalize:
+        gin.finalize()
+
+
+def summarize_gin_config(model_dir: str) -> None:
+    """Writes the full parsed config to MODEL_DIR/config.gin (host 0), as T5X does."""
+    import jax
+
+    if jax.process_index() != 0:
+        return
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
+        f.write(gin.config_str())

@@ -1,0 +1,198 @@
+"""T5 v1.1 building blocks with T5X's parameter names, shapes, logical axes and numerics.
+
+Mirrors `t5x/examples/t5/layers.py`: kernels are stored 2-D (``[embed, heads*head_dim]``),
+attention is unscaled (the 1/sqrt(head_dim) lives in the query initializer), RMSNorm statistics
+are float32, and dropout is broadcast along the length axis as in Mesh TensorFlow.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+DType = Any
+
+NEG_INF = -1e10  # T5X's attention mask value.
+
+dense_init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+attention_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+relpos_init = nn.initializers.variance_scaling(1.0, "fan_avg", "uniform")
+embedding_init = nn.initializers.normal(stddev=1.0)
+
+
+def constrain(x: Array, axes: tuple[str | None, ...]) -> Array:
+    """Annotates an activation with T5X logical axis names (a no-op outside a mesh)."""
+    return nn.with_logical_constraint(x, axes)
+
+
+def dense(
+    features: int,
+    axes: tuple[str, str],
+    name: str,
+    dtype: DType,
+    init: Callable = dense_init,
+) -> nn.Dense:
+    """A bias-free Dense layer with a float32 kernel, computing in `dtype`."""
+    return nn.Dense(
+        features,
+        use_bias=False,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        kernel_init=nn.with_logical_partitioning(init, axes),
+        name=name,
+    )
+
+
+def length_dropout(rate: float, deterministic: bool) -> nn.Dropout:
+    """Dropout sharing one mask across the length axis, as T5X/MTF do."""
+    return nn.Dropout(rate, broadcast_dims=(-2,), deterministic=deterministic)
+
+
+class RMSNorm(nn.Module):
+    """T5 layer norm: no mean subtraction, no bias, float32 statistics."""
+
+    dtype: DType = jnp.bfloat16
+    epsilon: float = 1e-6
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        x = x.astype(jnp.float32)
+        mean2 = jnp.mean(jnp.square(x), axis=-1, keepdims=True)
+        y = (x * jax.lax.rsqrt(mean2 + self.epsilon)).astype(self.dtype)
+        scale = self.param(
+            "scale", nn.with_logical_partitioning(nn.initializers.ones, ("embed",)), (x.shape[-1],), jnp.float32
+        )
+        return y * scale.astype(self.dtype)
+
+
+def relative_position_bucket(
+    relative_position: np.ndarray, bidirectional: bool, num_buckets: int, max_distance: int
+) -> np.ndarray:
+    """T5's log-spaced relative position buckets (relative_position = key_pos - query_pos)."""
+    ret = np.zeros_like(relative_position)
+    n = -relative_position
+    if bidirectional:
+        num_buckets //= 2
+        ret += (n < 0).astype(np.int32) * num_buckets
+        n = np.abs(n)
+    else:
+        n = np.maximum(n, 0)
+    max_exact = num_buckets // 2
+    is_small = n < max_exact
+    with np.errstate(divide="ignore"):
+        val_if_large = max_exact + (
+            np.log(n.astype(np.float32) / max_exact + np.finfo(np.float32).eps)
+            / np.log(max_distance / max_exact)
+            * (num_buckets - max_exact)
+        ).astype(np.int32)
+    val_if_large = np.minimum(val_if_large, num_buckets - 1)
+    return ret + np.where(is_small, n, val_if_large)
+
+
+class RelativePositionBiases(nn.Module):
+    """Per-head learned bias over relative position buckets, shared by all layers of a stack."""
+
+    num_heads: int
+    num_buckets: int = 32
+    max_distance: int = 128
+
+    @nn.compact
+    def __call__(self, qlen: int, klen: int, bidirectional: bool) -> Array:
+        """Returns float32 biases of shape [1, heads, qlen, klen]."""
+        table = self.param(
+            "rel_embedding",
+            nn.with_logical_partitioning(relpos_init, ("heads", "relpos_buckets")),
+            (self.num_heads, self.num_buckets),
+            jnp.float32,
+        )
+        context = np.arange(qlen, dtype=np.int32)[:, None]
+        memory = np.arange(klen, dtype=np.int32)[None, :]
+        buckets = relative_position_bucket(memory - context, bidirectional, self.num_buckets, self.max_distance)
+        return jnp.take(table, buckets, axis=1)[None]
+
+
+def attention_bias(mask: Array, dtype: DType) -> Array:
+    """Turns a {0,1} attention mask [b, 1, q, k] into an additive bias."""
+    return jnp.where(mask > 0, 0.0, NEG_INF).astype(dtype)
+
+
+def make_attention_mask(query_valid: Array, key_valid: Array) -> Array:
+    """[b, q] x [b, k] -> [b, 1, q, k] mask of pairs where both positions are valid."""
+    return (query_valid[:, None, :, None] & key_valid[:, None, None, :]).astype(jnp.float32)
+
+
+def segment_mask(query_segments: Array, key_segments: Array) -> Array:
+    """Allows attention only within the same packed segment."""
+    return (query_segments[:, None, :, None] == key_segments[:, None, None, :]).astype(jnp.float32)
+
+
+class MultiHeadDotProductAttention(nn.Module):
+    """T5X attention: unscaled dot products, additive bias, query-broadcast dropout."""
+
+    num_heads: int
+    head_dim: int
+    dtype: DType = jnp.bfloat16
+    dropout_rate: float = 0.0
+    float32_logits: bool = False
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(
+        self,
+        inputs_q: Array,
+        inputs_kv: Array,
+        bias: Array | None,
+    ) -> Array:
+        joined = self.num_heads * self.head_dim
+        query_init = lambda *a: attention_init(*a) / np.sqrt(self.head_dim).astype(np.float32)  # noqa: E731
+        proj = functools.partial(dense, joined, ("embed", "joined_kv"), dtype=self.dtype)
+
+        def heads(x):
+            return constrain(
+                x.reshape((*x.shape[:-1], self.num_heads, self.head_dim)), ("batch", "length", "heads", "kv")
+            )
+
+        query = heads(proj(name="query", init=query_init)(inputs_q))
+        key = heads(proj(name="key", init=attention_init)(inputs_kv))
+        value = heads(proj(name="value", init=attention_init)(inputs_kv))
+
+        if self.float32_logits:
+            query, key = query.astype(jnp.float32), key.astype(jnp.float32)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", query, key)
+        if bias is not None:
+            logits = logits + bias.astype(logits.dtype)
+        weights = jax.nn.softmax(logits).astype(self.dtype)
+        if not self.deterministic and self.dropout_rate > 0.0:
+            weights = nn.Dropout(self.dropout_rate, broadcast_dims=(-2,), deterministic=False)(weights)
+        out = jnp.einsum("bhqk,bkhd->bqhd", weights, value)
+        out = out.reshape((*out.shape[:-2], joined))
+        return dense(inputs_q.shape[-1], ("joined_kv", "embed"), "out", self.dtype)(out)
+
+
+class MlpBlock(nn.Module):
+    """Gated (or plain) feed-forward block: wi_0/wi_1 (or wi) then wo."""
+
+    mlp_dim: int
+    activations: Sequence[str] = ("gelu", "linear")
+    dtype: DType = jnp.bfloat16
+    dropout_rate: float = 0.0
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        hidden = None
+        for i, act in enumerate(self.activations):
+            name = "wi" if len(self.activations) == 1 else f"wi_{i}"
+            h = dense(self.mlp_dim, ("embed", "mlp"), name, self.dtype)(x)
+            h = h if act == "linear" else getattr(nn, act)(h)
+            hidden = h if hidden is None else hidden * h
+        hidden = length_dropout(self.dropout_rate, self.deterministic)(hidden)
+        hidden = constrain(hidden, ("batch", "length", "mlp"))
+        return dense(x.shape[-1], ("mlp", "embed"), "wo", self.dtype)(hidden)

@@ -1,0 +1,143 @@
+"""`EncoderDecoderModel`: T5X's model layer over the network (loss, metrics, scoring).
+
+Mirrors `t5x/models.py`: the loss is the *sum* over target tokens (optionally divided by a
+loss normalizing factor), z-loss defaults to 1e-4 in the model gins, and `score_batch` returns
+per-example log-likelihoods. The token loss itself is a pluggable `TargetLoss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from distill.engine import losses
+
+Array = jax.Array
+Batch = Mapping[str, Array]
+Metrics = dict[str, Array]
+
+ENCODER_KEYS = ("encoder_input_tokens", "encoder_segment_ids")
+PACKING_KEYS = ("encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
+
+
+class EncoderDecoderModel:
+    """A T5 encoder-decoder trained with teacher forcing.
+
+    Args mirror T5X's: `module` is a `network.Transformer`; vocabularies are kept for the
+    data pipeline and decoding; `optimizer_def` builds the optax transformation;
+    `target_loss` defaults to `CrossEntropyLoss(z_loss, label_smoothing)`.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        input_vocabulary: Any = None,
+        output_vocabulary: Any = None,
+        optimizer_def: Any = None,
+        label_smoothing: float = 0.0,
+        z_loss: float = 0.0,
+        loss_normalizing_factor: float | str | None = None,
+        target_loss: losses.TargetLoss | None = None,
+        feature_converter_cls: Any = None,
+    ) -> None:
+        self.module = module
+        self.input_vocabulary = input_vocabulary
+        self.output_vocabulary = output_vocabulary
+        self.optimizer_def = optimizer_def
+        self.loss_normalizing_factor = loss_normalizing_factor
+        self.target_loss = target_loss or losses.CrossEntropyLoss(z_loss=z_loss, label_smoothing=label_smoothing)
+        self._feature_converter_cls = feature_converter_cls
+
+    @property
+    def FEATURE_CONVERTER_CLS(self) -> Any:  # noqa: N802 - T5X's attribute name.
+        if self._feature_converter_cls is not None:
+            return self._feature_converter_cls
+        import seqio  # Imported lazily: the engine must run without tensorflow/seqio.
+
+        return seqio.EncDecFeatureConverter
+
+    def get_initial_variables(
+        self, rng: Array, input_shapes: Mapping[str, tuple[int, ...]], input_types: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Boxed (logically partitioned) variables, as `module.init` returns them."""
+        input_types = input_types or {}
+        encoder_shape = input_shapes["encoder_input_tokens"]
+        decoder_shape = input_shapes["decoder_input_tokens"]
+        tokens = lambda name, shape: jnp.ones(shape, input_types.get(name, jnp.int32))  # noqa: E731
+        return self.module.init(
+            {"params": rng, "dropout": rng},
+            tokens("encoder_input_tokens", encoder_shape),
+            tokens("decoder_input_tokens", decoder_shape),
+            tokens("decoder_target_tokens", decoder_shape),
+            enable_dropout=False,
+        )
+
+    def compute_logits(self, params: Any, batch: Batch, dropout_rng: Array | None = None) -> Array:
+        rngs = {"dropout": dropout_rng} if dropout_rng is not None else None
+        return self.module.apply(
+            {"params": params},
+            batch["encoder_input_tokens"],
+            batch["decoder_input_tokens"],
+            batch["decoder_target_tokens"],
+            **{k: batch[k] for k in PACKING_KEYS if k in batch},
+            enable_dropout=dropout_rng is not None,
+            rngs=rngs,
+        )
+
+    def loss_weights_and_normalizer(self, batch: Batch) -> tuple[Array, Any]:
+        return losses.token_weights_and_normalizer(batch, self.loss_normalizing_factor)
+
+    def loss_fn(
+        self, params: Any, batch: Batch, dropout_rng: Array | None, normalizer: Any = "from_batch"
+    ) -> tuple[Array, Metrics]:
+        """Loss and summable metrics for one (micro)batch.
+
+        `normalizer` is the loss normalizing factor resolved on the global batch; by default it
+        is resolved on this batch, as T5X does.
+        """
+        weights, batch_normalizer = self.loss_weights_and_normalizer(batch)
+        if isinstance(normalizer, str):
+            normalizer = batch_normalizer
+        logits = self.compute_logits(params, batch, dropout_rng)
+        loss, extra = self.target_loss(logits, batch, weights)
+        if normalizer is not None:
+            loss = loss / normalizer
+            extra = {k: v / normalizer for k, v in extra.items()}
+        correct = (jnp.argmax(logits, axis=-1) == batch["decoder_target_tokens"]).astype(jnp.float32)
+        metrics = {
+            "loss": loss,
+            "accuracy_correct": jnp.sum(correct * weights),
+            "nonpadding_tokens": jnp.sum(weights),
+            "total_tokens": jnp.asarray(weights.size, jnp.float32),
+            "examples": jnp.asarray(weights.shape[0], jnp.float32),
+            **extra,
+        }
+        return loss, metrics
+
+    def score_batch(self, params: Any, batch: Batch) -> Array:
+        """Per-example log-likelihood of the targets: sum of token log-probs, no z-loss."""
+        logits = self.compute_logits(params, batch)
+        weights, _ = self.loss_weights_and_normalizer(batch)
+        token_loss, _ = losses.cross_entropy_with_logits(logits, batch["decoder_target_tokens"], 1.0, 0.0, 0.0)
+        return -jnp.sum(token_loss * weights, axis=-1)
+
+
+def summarize_metrics(sums: Mapping[str, Any], steps: int) -> dict[str, float]:
+    """Turns summed step metrics into T5X's reported names (averages per step and per token)."""
+    sums = {k: float(v) for k, v in sums.items()}
+    tokens = max(sums.get("nonpadding_tokens", 0.0), 1.0)
+    out = {
+        "loss": sums["loss"] / steps,
+        "loss_per_nonpadding_target_token": sums["loss"] / tokens,
+        "loss_per_all_target_tokens": sums["loss"] / max(sums.get("total_tokens", 1.0), 1.0),
+        "accuracy": sums.get("accuracy_correct", 0.0) / tokens,
+        "nonpadding_tokens": sums.get("nonpadding_tokens", 0.0) / steps,
+    }
+    for key in ("z_loss", "cross_ent_loss"):
+        if key in sums:
+            out[key] = sums[key] / steps
+    return out

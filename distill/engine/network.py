@@ -1,0 +1,264 @@
+"""T5 v1.1 / FlanT5 encoder-decoder, parameter-compatible with `t5x/examples/t5/network.py`.
+
+Layers may be scanned with `nn.scan` (one compiled layer body per stack, so XL/XXL compile
+in bounded time). Scanned parameters live under `layers/` with a leading layer axis;
+`distill.engine.layout` converts them to and from T5X's `layers_0 ... layers_{n-1}` names,
+which is what checkpoints always contain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from distill.engine import layers as L  # noqa: N812 - short, like T5X's `layers` alias
+
+Array = jax.Array
+
+REMAT_POLICIES = {
+    "none": None,
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_with_no_batch_dims": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class T5Config:
+    """Hyperparameters; field names are T5X's `network.T5Config` names."""
+
+    vocab_size: int = 32128
+    dtype: Any = "bfloat16"
+    emb_dim: int = 512
+    num_heads: int = 8
+    num_encoder_layers: int = 6
+    num_decoder_layers: int = 6
+    head_dim: int = 64
+    mlp_dim: int = 2048
+    mlp_activations: Sequence[str] = ("gelu", "linear")
+    dropout_rate: float = 0.1
+    logits_via_embedding: bool = False
+    float32_attention_logits: bool = False
+    scan_layers: bool = False
+    remat_policy: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}; choose one of {sorted(REMAT_POLICIES)}")
+
+    @property
+    def activation_dtype(self) -> Any:
+        return jnp.dtype(self.dtype)
+
+
+class EncoderLayer(nn.Module):
+    config: T5Config
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, x: Array, bias: Array) -> tuple[Array, None]:
+        cfg, dtype = self.config, self.config.activation_dtype
+        drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
+        h = L.RMSNorm(dtype, name="pre_attention_layer_norm")(x)
+        h = self._attention("attention")(h, h, bias)
+        x = x + drop(h)
+        h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(x)
+        h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
+        x = constrain_embed(x + drop(h))
+        return x, None
+
+    def _attention(self, name: str) -> L.MultiHeadDotProductAttention:
+        cfg = self.config
+        return L.MultiHeadDotProductAttention(
+            cfg.num_heads,
+            cfg.head_dim,
+            cfg.activation_dtype,
+            cfg.dropout_rate,
+            cfg.float32_attention_logits,
+            self.deterministic,
+            name=name,
+        )
+
+
+class DecoderLayer(EncoderLayer):
+    @nn.compact
+    def __call__(self, y: Array, encoded: Array, self_bias: Array, cross_bias: Array) -> tuple[Array, None]:
+        cfg, dtype = self.config, self.config.activation_dtype
+        drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
+        h = L.RMSNorm(dtype, name="pre_self_attention_layer_norm")(y)
+        h = self._attention("self_attention")(h, h, self_bias)
+        y = y + drop(h)
+        h = L.RMSNorm(dtype, name="pre_cross_attention_layer_norm")(y)
+        h = self._attention("encoder_decoder_attention")(h, encoded, cross_bias)
+        y = y + drop(h)
+        h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(y)
+        h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
+        y = constrain_embed(y + drop(h))
+        return y, None
+
+
+def constrain_embed(x: Array) -> Array:
+    return L.constrain(x, ("batch", "length", "embed"))
+
+
+def layer_stack(layer_cls: type[nn.Module], config: T5Config, num_layers: int, deterministic: bool, num_inputs: int):
+    """Applies `num_layers` copies of `layer_cls`, scanned or as `layers_i`, with optional remat."""
+    policy = REMAT_POLICIES[config.remat_policy]
+    if config.remat_policy != "none":
+        layer_cls = nn.remat(layer_cls, policy=policy, prevent_cse=not config.scan_layers)
+    if config.scan_layers:
+        scanned = nn.scan(
+            layer_cls,
+            variable_axes={"params": 0},
+            split_rngs={"params": True, "dropout": True},
+            in_axes=(nn.broadcast,) * num_inputs,
+            length=num_layers,
+            metadata_params={nn.PARTITION_NAME: "layers"},
+        )(config, deterministic, name="layers")
+        return lambda x, *args: scanned(x, *args)[0]
+
+    layers = [layer_cls(config, deterministic, name=f"layers_{i}") for i in range(num_layers)]
+
+    def apply(x: Array, *args: Array) -> Array:
+        for layer in layers:
+            x, _ = layer(x, *args)
+        return x
+
+    return apply
+
+
+class Encoder(nn.Module):
+    config: T5Config
+    shared_embedding: nn.Module
+
+    @nn.compact
+    def __call__(self, tokens: Array, segment_ids: Array | None, deterministic: bool) -> Array:
+        cfg, dtype = self.config, self.config.activation_dtype
+        mask = L.make_attention_mask(tokens > 0, tokens > 0)
+        if segment_ids is not None:
+            mask = mask * L.segment_mask(segment_ids, segment_ids)
+        length = tokens.shape[1]
+        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, True)
+        bias = (L.attention_bias(mask, jnp.float32) + relpos).astype(dtype)
+
+        x = self.shared_embedding(tokens.astype(jnp.int32)).astype(dtype)
+        x = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(x))
+        x = layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, deterministic, 1)(x, bias)
+        x = L.RMSNorm(dtype, name="encoder_norm")(x)
+        return nn.Dropout(cfg.dropout_rate, deterministic=deterministic)(x)
+
+
+class Decoder(nn.Module):
+    config: T5Config
+    shared_embedding: nn.Module
+
+    @nn.compact
+    def __call__(
+        self,
+        encoded: Array,
+        encoder_tokens: Array,
+        decoder_input_tokens: Array,
+        decoder_target_tokens: Array,
+        encoder_segment_ids: Array | None,
+        decoder_segment_ids: Array | None,
+        deterministic: bool,
+    ) -> Array:
+        cfg, dtype = self.config, self.config.activation_dtype
+        length = decoder_input_tokens.shape[1]
+        target_valid = decoder_target_tokens > 0
+        causal = jnp.tril(jnp.ones((length, length), jnp.float32))[None, None]
+        self_mask = L.make_attention_mask(target_valid, target_valid) * causal
+        cross_mask = L.make_attention_mask(target_valid, encoder_tokens > 0)
+        if decoder_segment_ids is not None:
+            self_mask = self_mask * L.segment_mask(decoder_segment_ids, decoder_segment_ids)
+            cross_mask = cross_mask * L.segment_mask(decoder_segment_ids, encoder_segment_ids)
+        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, False)
+        self_bias = (L.attention_bias(self_mask, jnp.float32) + relpos).astype(dtype)
+        cross_bias = L.attention_bias(cross_mask, dtype)
+
+        y = self.shared_embedding(decoder_input_tokens.astype(jnp.int32)).astype(dtype)
+        y = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(y))
+        y = layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, deterministic, 3)(y, encoded, self_bias, cross_bias)
+        y = L.RMSNorm(dtype, name="decoder_norm")(y)
+        y = L.length_dropout(cfg.dropout_rate, deterministic)(y)
+        if cfg.logits_via_embedding:
+            logits = self.shared_embedding.attend(y.astype(jnp.float32)) / jnp.sqrt(y.shape[-1])
+        else:
+            logits = L.dense(cfg.vocab_size, ("embed", "vocab"), "logits_dense", jnp.float32)(y)
+        return L.constrain(logits, ("batch", "length", "vocab"))
+
+
+class Transformer(nn.Module):
+    """The T5 encoder-decoder with a shared input embedding (`token_embedder`)."""
+
+    config: T5Config
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.token_embedder = nn.Embed(
+            cfg.vocab_size,
+            cfg.emb_dim,
+            dtype=cfg.activation_dtype,
+            param_dtype=jnp.float32,
+            embedding_init=nn.with_logical_partitioning(L.embedding_init, ("vocab", "embed")),
+        )
+        self.encoder = Encoder(cfg, self.token_embedder)
+        self.decoder = Decoder(cfg, self.token_embedder)
+
+    def encode(
+        self, encoder_input_tokens: Array, encoder_segment_ids: Array | None = None, enable_dropout: bool = True
+    ) -> Array:
+        return self.encoder(encoder_input_tokens, encoder_segment_ids, not enable_dropout)
+
+    def decode(
+        self,
+        encoded: Array,
+        encoder_input_tokens: Array,
+        decoder_input_tokens: Array,
+        decoder_target_tokens: Array,
+        encoder_segment_ids: Array | None = None,
+        decoder_segment_ids: Array | None = None,
+        enable_dropout: bool = True,
+    ) -> Array:
+        return self.decoder(
+            encoded,
+            encoder_input_tokens,
+            decoder_input_tokens,
+            decoder_target_tokens,
+            encoder_segment_ids,
+            decoder_segment_ids,
+            not enable_dropout,
+        )
+
+    def __call__(
+        self,
+        encoder_input_tokens: Array,
+        decoder_input_tokens: Array,
+        decoder_target_tokens: Array,
+        encoder_segment_ids: Array | None = None,
+        decoder_segment_ids: Array | None = None,
+        encoder_positions: Array | None = None,
+        decoder_positions: Array | None = None,
+        enable_dropout: bool = True,
+    ) -> Array:
+        """Teacher-forced logits [batch, target_length, vocab] in float32.
+
+        Positions are accepted for T5X signature compatibility; relative position biases use
+        row indices, which is exact because cross-segment attention is masked.
+        """
+        del encoder_positions, decoder_positions
+        encoded = self.encode(encoder_input_tokens, encoder_segment_ids, enable_dropout)
+        return self.decode(
+            encoded,
+            encoder_input_tokens,
+            decoder_input_tokens,
+            decoder_target_tokens,
+            encoder_segment_ids,
+            decoder_segment_ids,
+            enable_dropout,
+        )

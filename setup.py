@@ -1,0 +1,30 @@
+"""cot-specialize: specialize T5 / FlanT5 students toward multi-step reasoning with distilled CoT."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="cot-specialize",
+    version="0.1.0",
+    description="Distil chain-of-thought into T5/FlanT5 students on a T5X-compatible JAX engine.",
+    python_requires=">=3.11",
+    packages=find_packages(include=["distill", "distill.*", "tasks", "tasks.*"]),
+    py_modules=["train_t5x"],
+    install_requires=[
+        "jax>=0.10.2,<0.13",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.5",
+        "orbax-checkpoint>=0.12,<0.13",
+        "tensorstore>=0.1.70",
+        "gin-config>=0.5.0",
+        "absl-py",
+        "numpy",
+        "msgpack",
+        "tensorboardX",
+        "seqio>=0.0.19",
+        "tensorflow-datasets",
+        "sentencepiece",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+)

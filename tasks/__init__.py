@@ -1,0 +1,3 @@
+"""SeqIO task and mixture registration: importing `tasks` registers every task."""
+
+from tasks import synthetic  # noqa: F401

@@ -1,0 +1,66 @@
+"""Training entry point with T5X's flags: `python train_t5x.py --gin_file=... --gin.MACRO=value`.
+
+Run gins bind `train_script.train` via `import __main__ as train_script`, exactly as T5X's
+`configs/runs/finetune.gin` does, so this module exposes `train` at top level.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from absl import app, flags
+from absl import logging as absl_logging
+
+from distill.engine import gin_utils
+from distill.engine.train import train
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_file", [], "Gin files, parsed in order (later files override earlier ones).")
+flags.DEFINE_multi_string("gin_bindings", [], "Individual gin bindings, applied after the files.")
+flags.DEFINE_list("gin_search_paths", ["."], "Prefixes for relative gin file and include paths.")
+flags.DEFINE_string("tfds_data_dir", None, "Overrides the TFDS data dir of every seqio task.")
+flags.DEFINE_list("seqio_additional_cache_dirs", [], "Directories searched for offline-cached seqio tasks.")
+flags.DEFINE_bool("multiprocess_gpu", False, "Initialise jax.distributed for multi-process GPU (or CPU) runs.")
+flags.DEFINE_string("coordinator_address", None, "IP:port of process 0, with --multiprocess_gpu.")
+flags.DEFINE_integer("process_count", None, "Number of processes, with --multiprocess_gpu.")
+flags.DEFINE_integer("process_index", None, "This process's index, with --multiprocess_gpu.")
+flags.DEFINE_integer("initialization_timeout", None, "Seconds to wait for the other processes.")
+
+__all__ = ["train"]
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax and seqio are chatty at INFO.
+    logging.getLogger("distill").setLevel(logging.INFO)
+    if FLAGS.multiprocess_gpu:
+        import jax
+
+        kwargs = {}
+        if FLAGS.initialization_timeout is not None:
+            kwargs["initialization_timeout"] = FLAGS.initialization_timeout
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.process_count, FLAGS.process_index, **kwargs)
+    if FLAGS.tfds_data_dir or FLAGS.seqio_additional_cache_dirs:
+        import seqio
+
+        if FLAGS.tfds_data_dir:
+            seqio.set_tfds_data_dir_override(FLAGS.tfds_data_dir)
+        if FLAGS.seqio_additional_cache_dirs:
+            seqio.add_global_cache_dirs(FLAGS.seqio_additional_cache_dirs)
+
+    import gin
+
+    train_using_gin = gin.configurable(train)
+    try:
+        gin_utils.parse_gin_flags(FLAGS.gin_search_paths, FLAGS.gin_file, FLAGS.gin_bindings)
+    except gin_utils.GinConfigError as err:
+        sys.exit(f"gin configuration error: {err}")
+    train_using_gin()
+
+
+if __name__ == "__main__":
+    sys.argv = gin_utils.rewrite_gin_args(sys.argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    app.run(main)
