@@ -121,17 +121,22 @@ def parse_gin_flags(
             f"uses.{hint}"
         )
 
-    for name, value in sorted(defined.items()):
-        if (
-            name in referenced
-            and isinstance(value, gin.config.ConfigurableReference)
-            and (value.scoped_selector.startswith("gin.REQUIRED"))
-        ):
+    unset = [
+        name
+        for name, value in sorted(defined.items())
+        if name in referenced
+        and isinstance(value, gin.config.ConfigurableReference)
+        and value.scoped_selector.startswith("gin.REQUIRED")
+    ]
+    if unset:
+        lines = []
+        for name in unset:
             where = _declared_in(name, all_files, r"^\s*{}\s*=\s*%gin\.REQUIRED") or ["the gin config"]
-            raise GinConfigError(
-                f"Required macro {name} (declared %gin.REQUIRED in {', '.join(where)}) is not set; "
-                f"pass --gin.{name}=... or set it in your gin file after the includes."
-            )
+            lines.append(f"  {name} (declared %gin.REQUIRED in {', '.join(where)})")
+        raise GinConfigError(
+            "Required macros are not set; pass --gin.NAME=... or set them in your gin file after the includes:\n"
+            + "\n".join(lines)
+        )
     if finalize:
         gin.finalize()
 

@@ -20,7 +20,7 @@ Array = jax.Array
 Batch = Mapping[str, Array]
 Metrics = dict[str, Array]
 
-ENCODER_KEYS = ("encoder_input_tokens", "encoder_segment_ids")
+_FROM_BATCH = object()  # Sentinel: resolve the loss normalizer on the batch given.
 PACKING_KEYS = ("encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
 
 
@@ -92,7 +92,7 @@ class EncoderDecoderModel:
         return losses.token_weights_and_normalizer(batch, self.loss_normalizing_factor)
 
     def loss_fn(
-        self, params: Any, batch: Batch, dropout_rng: Array | None, normalizer: Any = "from_batch"
+        self, params: Any, batch: Batch, dropout_rng: Array | None, normalizer: Any = _FROM_BATCH
     ) -> tuple[Array, Metrics]:
         """Loss and summable metrics for one (micro)batch.
 
@@ -100,7 +100,7 @@ class EncoderDecoderModel:
         is resolved on this batch, as T5X does.
         """
         weights, batch_normalizer = self.loss_weights_and_normalizer(batch)
-        if isinstance(normalizer, str):
+        if normalizer is _FROM_BATCH:
             normalizer = batch_normalizer
         logits = self.compute_logits(params, batch, dropout_rng)
         loss, extra = self.target_loss(logits, batch, weights)

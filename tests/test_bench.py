@@ -1,0 +1,81 @@
+"""Smoke test of `bench/engine_step.py`: it runs end to end and writes a well-formed JSON report.
+
+Why: the benchmark is run by hand on GPU machines, where a broken script wastes scarce device
+time; CI catches breakage on CPU at the micro size. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from types import ModuleType
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO_ROOT, "bench", "engine_step.py")
+POSITIVE = (
+    "params",
+    "matmul_params",
+    "compile_s",
+    "init_s",
+    "step_s",
+    "tokens_per_s",
+    "target_tokens_per_s",
+    "flops_per_step",
+    "tflops_per_s",
+)
+
+
+def load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("engine_step", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_micro_writes_json(tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--targets", "8", "--steps", "1", "--warmup", "1"]
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, *args, "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert "micro" in proc.stdout
+
+    report = json.loads(out.read_text())
+    assert {"timestamp", "device", "settings", "results"} <= set(report)
+    assert report["device"]["platform"] == "cpu"
+    assert report["settings"]["sizes"] == ["micro"]
+    (result,) = report["results"]
+    assert result["size"] == "micro"
+    for key in POSITIVE:
+        assert isinstance(result[key], int | float) and result[key] > 0, (key, result[key])
+    assert result["mfu"] is None  # No known peak on CPU.
+    assert math.isfinite(result["loss_first"]) and math.isfinite(result["loss_last"])
+    assert result["config"]["emb_dim"] == 32  # Read from gin/models/t5_1_1/micro.gin.
+
+
+def test_gin_sizes_give_the_released_parameter_counts() -> None:
+    """The sizes parsed from the model gins build T5 v1.1's published parameter counts."""
+    import flax.linen as nn
+    import jax
+
+    bench = load_bench()
+    released = {"small": 77e6, "base": 248e6, "large": 783e6, "xl": 2.85e9, "xxl": 11.1e9}
+    shapes = {"encoder_input_tokens": (1, 8), "decoder_input_tokens": (1, 8)}
+    for size, expected in released.items():
+        config = bench.model_config("t5_1_1", size)
+        model = bench.models.EncoderDecoderModel(bench.network.Transformer(config))
+        boxed = jax.eval_shape(lambda r, m=model: m.get_initial_variables(r, shapes), jax.random.PRNGKey(0))
+        params = nn.unbox(boxed)["params"]
+        count = sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(params))
+        assert abs(count / expected - 1) < 0.02, (size, count)
+        flops = bench.count_flops(params, config, 1, 8, 8)
+        assert 0 < flops["matmul_params"] < count
