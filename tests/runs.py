@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -80,10 +79,7 @@ class Run:
         self.command = list(command)
         self.out_path, self.err_path = log_prefix + ".out", log_prefix + ".err"
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            # A new session, so a kill reaches the process group (and nothing else of ours).
-            self.proc = subprocess.Popen(
-                self.command, cwd=REPO_ROOT, env=dict(env), stdout=out, stderr=err, start_new_session=True
-            )
+            self.proc = subprocess.Popen(self.command, cwd=REPO_ROOT, env=dict(env), stdout=out, stderr=err)
 
     @property
     def pid(self) -> int:
@@ -101,10 +97,9 @@ class Run:
             return f.read()
 
     def kill(self) -> None:
-        """SIGKILL to its process group (children too); reaps it."""
+        """SIGKILL (by pid; a run starts no child processes) unless it has exited; reaps it."""
         if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=30)
 

@@ -159,7 +159,7 @@ def train(
     if run_eval_before_training:
         evaluate(state, step)
 
-    sums, sums_steps = None, 0
+    sums, sums_steps, summary = None, 0, None
     batch_sharding = partitioner.batch_sharding()
     log.info("Training from step %d to %d", step, total_steps)
     while step < total_steps:
@@ -185,6 +185,12 @@ def train(
             break
     manager.close()
     writer.close()
+    if summary is not None and jax.process_index() == 0:
+        print(
+            f"Finished at step {step}: loss {summary['loss_per_nonpadding_target_token']:.4f}/token, "
+            f"token accuracy {summary['accuracy']:.3f}. Checkpoint: {model_dir}/checkpoint_{step}",
+            flush=True,
+        )
     return step, state
 
 

@@ -7,6 +7,7 @@ only when a dataset is actually built.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -138,6 +139,10 @@ def get_dataset(
     same deterministic stream.
     """
     import seqio  # Lazy: the engine must import without tensorflow/seqio.
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # Keep tensorflow off the accelerators, as T5X does.
+        tf.config.set_visible_devices([], "GPU")
 
     if cfg.module:
         import importlib
