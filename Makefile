@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,hf]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format .
 
 bench: $(STAMP)
-	$(PY) bench/engine_step.py
+	$(PY) bench/train_step.py
 
 clean:
 	rm -rf $(VENV) out

@@ -26,5 +26,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6"],
+        # The Hugging Face side (benchmark peer, checkpoint conversion). torch 2.13.0 is the CPU
+        # build pip finds on these machines; an unpinned torch resolves to a multi-GB CUDA build.
+        "hf": ["torch==2.13.0", "transformers>=4.40", "safetensors"],
     },
 )

@@ -1,4 +1,4 @@
-"""Smoke test of `bench/engine_step.py`: it runs end to end and writes a well-formed JSON report.
+"""Smoke test of `bench/train_step.py`: it runs end to end and writes a well-formed JSON report.
 
 Why: the benchmark is run by hand on GPU machines, where a broken script wastes scarce device
 time; CI catches breakage on CPU at the micro size. No timing is asserted.
@@ -15,7 +15,7 @@ import sys
 from types import ModuleType
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO_ROOT, "bench", "engine_step.py")
+SCRIPT = os.path.join(REPO_ROOT, "bench", "train_step.py")
 POSITIVE = (
     "params",
     "matmul_params",
@@ -30,7 +30,7 @@ POSITIVE = (
 
 
 def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("engine_step", SCRIPT)
+    spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,6 +39,7 @@ def load_bench() -> ModuleType:
 def test_bench_micro_writes_json(tmp_path) -> None:
     out = tmp_path / "bench.json"
     args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--targets", "8", "--steps", "1", "--warmup", "1"]
+    args += ["--peer", "hf", "--optimizers", "adamw,adafactor"]
     proc = subprocess.run(
         [sys.executable, SCRIPT, *args, "--json", str(out)],
         cwd=REPO_ROOT,
@@ -53,13 +54,17 @@ def test_bench_micro_writes_json(tmp_path) -> None:
     assert {"timestamp", "device", "settings", "results"} <= set(report)
     assert report["device"]["platform"] == "cpu"
     assert report["settings"]["sizes"] == ["micro"]
-    (result,) = report["results"]
-    assert result["size"] == "micro"
-    for key in POSITIVE:
-        assert isinstance(result[key], int | float) and result[key] > 0, (key, result[key])
-    assert result["mfu"] is None  # No known peak on CPU.
-    assert math.isfinite(result["loss_first"]) and math.isfinite(result["loss_last"])
-    assert result["config"]["emb_dim"] == 32  # Read from gin/models/t5_1_1/micro.gin.
+    assert [r["impl"] for r in report["results"]] == ["hf/adamw", "engine/adamw", "engine/adafactor"]
+    for result in report["results"]:
+        assert result["size"] == "micro"
+        for key in POSITIVE:
+            assert isinstance(result[key], int | float) and result[key] > 0, (key, result[key])
+        assert result["mfu"] is None  # No known peak on CPU.
+        assert math.isfinite(result["loss_first"]) and math.isfinite(result["loss_last"])
+    peer, engine = report["results"][0], report["results"][1]
+    assert peer["params"] == engine["params"], "the peer has the engine's architecture"
+    assert engine["config"]["emb_dim"] == 32  # Read from gin/models/t5_1_1/micro.gin.
+    assert set(report["speedup_vs_peer"]["micro"]) == {"engine/adamw", "engine/adafactor"}
 
 
 def test_gin_sizes_give_the_released_parameter_counts() -> None:

@@ -68,7 +68,7 @@ def test_hosts_read_disjoint_shards_of_the_global_batch() -> None:
 
 
 def test_missing_cache_gets_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="no offline seqio cache.*USE_CACHED_TASKS=False"):
+    with pytest.raises(ValueError, match=r"no offline seqio cache.*USE_CACHED_TASKS=False"):
         batches(config(use_cached=True), 1)
 
 
