@@ -98,7 +98,10 @@ PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     ("TPU v4", 275.0),
     ("TPU v3", 123.0),
 )
-DEFAULT_SIZES = {"cpu": "micro,tiny,small", "gpu": "small,base,large", "tpu": "small,base,large"}
+# Per platform: "size[:batch]" list and (inputs, targets) lengths. The GPU default is the issue's
+# comparison: base at batch 32 and xl at batch 16, 512 -> 256 tokens.
+DEFAULT_SIZES = {"cpu": "micro,tiny,small", "gpu": "base:32,large:32,xl:16", "tpu": "base:32,large:32,xl:16"}
+DEFAULT_LENGTHS = {"cpu": (256, 128), "gpu": (512, 256), "tpu": (512, 256)}
 
 
 def gin_config_values(path: pathlib.Path) -> dict[str, Any]:
@@ -325,13 +328,14 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0, unit: str = "") -> 
 def format_table(results: Sequence[Mapping[str, Any]]) -> str:
     """A fixed-width table of the main numbers."""
     header = (
-        f"{'size':<8}{'impl':<18}{'params':>10}{'compile s':>11}{'step ms':>11}{'tok/s':>11}"
+        f"{'size':<8}{'batch':>6} {'impl':<18}{'params':>10}{'compile s':>11}{'step ms':>11}{'tok/s':>11}"
         f"{'tgt tok/s':>11}{'TFLOP/s':>10}{'MFU':>8}{'peak mem':>10}{'XLA mem':>10}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         lines.append(
-            f"{r['size']:<8}{r['impl']:<18}{_fmt(r['params'], '.1f', 1e6, 'M'):>10}{r['compile_s']:>11.1f}"
+            f"{r['size']:<8}{r['batch']:>6} {r['impl']:<18}"
+            f"{_fmt(r['params'], '.1f', 1e6, 'M'):>10}{r['compile_s']:>11.1f}"
             f"{r['step_s'] * 1e3:>11.1f}{r['tokens_per_s']:>11.0f}{r['target_tokens_per_s']:>11.0f}"
             f"{r['tflops_per_s']:>10.3f}{_fmt(r['mfu'], '.1%'):>8}"
             f"{_fmt(r['peak_memory_bytes'], '.2f', 2**30, 'G'):>10}"
@@ -342,11 +346,13 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", help="comma-separated sizes; default micro,tiny,small on CPU, else small,base,large")
+    parser.add_argument(
+        "--sizes", help="comma-separated size[:batch]; default micro,tiny,small on CPU, else base:32,large:32,xl:16"
+    )
     parser.add_argument("--family", default="t5_1_1", help="gin/models/<family>/<size>.gin (t5_1_1, flan_t5, byt5)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--inputs", type=int, default=256, help="encoder input length")
-    parser.add_argument("--targets", type=int, default=128, help="decoder target length")
+    parser.add_argument("--batch", type=int, default=8, help="batch for sizes given without ':batch'")
+    parser.add_argument("--inputs", type=int, help="encoder input length (default 256 on CPU, else 512)")
+    parser.add_argument("--targets", type=int, help="decoder target length (default 128 on CPU, else 256)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
     parser.add_argument("--optimizers", default="adamw,adafactor", help="engine optimizers (adamw, adafactor)")
@@ -366,13 +372,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     device = jax.devices()[0]
-    sizes = [s.strip() for s in (args.sizes or DEFAULT_SIZES.get(device.platform, "small")).split(",") if s.strip()]
+    specs = [s.strip() for s in (args.sizes or DEFAULT_SIZES.get(device.platform, "small")).split(",") if s.strip()]
+    default_inputs, default_targets = DEFAULT_LENGTHS.get(device.platform, (512, 256))
+    args.inputs, args.targets = args.inputs or default_inputs, args.targets or default_targets
+    sizes = [spec.split(":")[0] for spec in specs]
+    batches = {spec.split(":")[0]: int(spec.split(":")[1]) if ":" in spec else args.batch for spec in specs}
     optimizer_names = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     use_peer = args.peer == "hf" or (args.peer == "auto" and hf_peer.available())
     peak = peak_tflops(device, args.peak_tflops)
     print(
         f"device: {device.device_kind} ({device.platform}), jax {jax.__version__}, peak bf16 "
-        f"{_fmt(peak, '.0f')} TFLOP/s | batch {args.batch} x ({args.inputs} in + {args.targets} tgt), "
+        f"{_fmt(peak, '.0f')} TFLOP/s | batch {batches} x ({args.inputs} in + {args.targets} tgt), "
         f"{args.dtype}, dropout {args.dropout}, scan={args.scan}, remat={args.remat}, "
         f"{args.warmup} warmup + {args.steps} timed steps, peer: {'hf' if use_peer else 'none'}",
         flush=True,
@@ -385,14 +395,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "jax_version": jax.__version__,
             "peak_tflops": peak,
         },
-        "settings": {k: v for k, v in vars(args).items() if k != "json"} | {"sizes": sizes},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "batch")} | {"batches": batches},
         "results": [],
     }
     out = pathlib.Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [(size, "peer") for size in sizes if use_peer] + [(s, o) for s in sizes for o in optimizer_names]
     for size, what in runs:
-        result = bench_peer(size, args, device) if what == "peer" else bench_size(size, what, args, device)
+        size_args = argparse.Namespace(**{**vars(args), "batch": batches[size]})
+        result = bench_peer(size, size_args, device) if what == "peer" else bench_size(size, what, size_args, device)
+        result["batch"] = batches[size]
         report["results"].append(result)
         report["speedup_vs_peer"] = speedups(report["results"])
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # Partial results survive a timeout.

@@ -53,7 +53,7 @@ def test_bench_micro_writes_json(tmp_path) -> None:
     report = json.loads(out.read_text())
     assert {"timestamp", "device", "settings", "results"} <= set(report)
     assert report["device"]["platform"] == "cpu"
-    assert report["settings"]["sizes"] == ["micro"]
+    assert report["settings"]["batches"] == {"micro": 2}
     assert [r["impl"] for r in report["results"]] == ["hf/adamw", "engine/adamw", "engine/adafactor"]
     for result in report["results"]:
         assert result["size"] == "micro"
