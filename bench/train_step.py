@@ -77,6 +77,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.engine import adafactor, models, network, optimizers, utils  # noqa: E402
+from distill.engine.layers import ATTENTION_IMPLS  # noqa: E402
 from distill.engine.partitioning import PjitPartitioner  # noqa: E402
 from distill.engine.trainer import Trainer  # noqa: E402
 
@@ -208,7 +209,13 @@ def _compiled_memory(compiled: Any) -> int | None:
 
 def size_config(size: str, args: argparse.Namespace) -> network.T5Config:
     return model_config(
-        args.family, size, dtype=args.dtype, dropout_rate=args.dropout, scan_layers=args.scan, remat_policy=args.remat
+        args.family,
+        size,
+        dtype=args.dtype,
+        dropout_rate=args.dropout,
+        scan_layers=args.scan,
+        remat_policy=args.remat,
+        attention_impl=args.attention,
     )
 
 
@@ -361,6 +368,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.1, help="dropout rate (finetune.gin uses 0.1)")
     parser.add_argument("--scan", action="store_true", help="scan_layers=True")
     parser.add_argument("--remat", choices=sorted(network.REMAT_POLICIES), default="none", help="remat policy")
+    parser.add_argument("--attention", choices=ATTENTION_IMPLS, default="einsum", help="T5Config.attention_impl")
     parser.add_argument("--peak-tflops", type=float, help="peak TFLOP/s for MFU when the device kind is unknown")
     parser.add_argument("--json", default="out/bench/train_step.json", help="where to write the results")
     args = parser.parse_args(argv)
@@ -383,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(
         f"device: {device.device_kind} ({device.platform}), jax {jax.__version__}, peak bf16 "
         f"{_fmt(peak, '.0f')} TFLOP/s | batch {batches} x ({args.inputs} in + {args.targets} tgt), "
-        f"{args.dtype}, dropout {args.dropout}, scan={args.scan}, remat={args.remat}, "
+        f"{args.dtype}, dropout {args.dropout}, scan={args.scan}, remat={args.remat}, attention={args.attention}, "
         f"{args.warmup} warmup + {args.steps} timed steps, peer: {'hf' if use_peer else 'none'}",
         flush=True,
     )

@@ -208,3 +208,20 @@ def test_t5x_tiny_checkpoint_loads_into_the_network() -> None:
     logits = network.Transformer(cfg).apply({"params": params}, *args, enable_dropout=False)
     assert logits.shape == (*batch["decoder_target_tokens"].shape, cfg.vocab_size)
     assert bool(jnp.all(jnp.isfinite(logits)))
+
+
+def test_fused_attention_path_matches_t5x_attention() -> None:
+    """`attention_impl="xla"` (jax.nn.dot_product_attention, the cuDNN path's reference) is T5X's function."""
+    batch = random_batch()
+    args = (batch["encoder_input_tokens"], batch["decoder_input_tokens"], batch["decoder_target_tokens"])
+    plain = network.Transformer(MICRO)
+    params = plain.init(jax.random.PRNGKey(0), *args, enable_dropout=False)
+    fused = network.Transformer(dataclasses.replace(MICRO, attention_impl="xla"))
+    np.testing.assert_allclose(
+        fused.apply(params, *args, enable_dropout=False),
+        plain.apply(params, *args, enable_dropout=False),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    with pytest.raises(ValueError, match="attention_impl"):
+        network.T5Config(attention_impl="flash")

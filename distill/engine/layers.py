@@ -133,8 +133,17 @@ def segment_mask(query_segments: Array, key_segments: Array) -> Array:
     return (query_segments[:, None, :, None] == key_segments[:, None, None, :]).astype(jnp.float32)
 
 
+ATTENTION_IMPLS = ("einsum", "xla", "cudnn")
+
+
 class MultiHeadDotProductAttention(nn.Module):
-    """T5X attention: unscaled dot products, additive bias, query-broadcast dropout."""
+    """T5X attention: unscaled dot products, additive bias, query-broadcast dropout.
+
+    `impl="einsum"` is T5X's computation. `"xla"` / `"cudnn"` call
+    `jax.nn.dot_product_attention` (cudnn: fused flash attention on NVIDIA GPUs); those skip
+    dropout on the attention probabilities (residual and MLP dropout still apply) and compute
+    the softmax in float32.
+    """
 
     num_heads: int
     head_dim: int
@@ -142,6 +151,7 @@ class MultiHeadDotProductAttention(nn.Module):
     dropout_rate: float = 0.0
     float32_logits: bool = False
     deterministic: bool = True
+    impl: str = "einsum"
 
     @nn.compact
     def __call__(
@@ -162,7 +172,14 @@ class MultiHeadDotProductAttention(nn.Module):
         query = heads(proj(name="query", init=query_init)(inputs_q))
         key = heads(proj(name="key", init=attention_init)(inputs_kv))
         value = heads(proj(name="value", init=attention_init)(inputs_kv))
+        if self.impl == "einsum":
+            out = self._einsum_attention(query, key, value, bias)
+        else:
+            out = jax.nn.dot_product_attention(query, key, value, bias=bias, scale=1.0, implementation=self.impl)
+        out = out.reshape((*out.shape[:-2], joined))
+        return dense(inputs_q.shape[-1], ("joined_kv", "embed"), "out", self.dtype)(out)
 
+    def _einsum_attention(self, query: Array, key: Array, value: Array, bias: Array | None) -> Array:
         if self.float32_logits:
             query, key = query.astype(jnp.float32), key.astype(jnp.float32)
         logits = jnp.einsum("bqhd,bkhd->bhqk", query, key)
@@ -171,9 +188,7 @@ class MultiHeadDotProductAttention(nn.Module):
         weights = jax.nn.softmax(logits).astype(self.dtype)
         if not self.deterministic and self.dropout_rate > 0.0:
             weights = nn.Dropout(self.dropout_rate, broadcast_dims=(-2,), deterministic=False)(weights)
-        out = jnp.einsum("bhqk,bkhd->bqhd", weights, value)
-        out = out.reshape((*out.shape[:-2], joined))
-        return dense(inputs_q.shape[-1], ("joined_kv", "embed"), "out", self.dtype)(out)
+        return jnp.einsum("bhqk,bkhd->bqhd", weights, value)
 
 
 class MlpBlock(nn.Module):

@@ -46,10 +46,13 @@ class T5Config:
     float32_attention_logits: bool = False
     scan_layers: bool = False
     remat_policy: str = "none"
+    attention_impl: str = "einsum"  # or "cudnn" (fused; no attention-probability dropout), "xla"
 
     def __post_init__(self) -> None:
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}; choose one of {sorted(REMAT_POLICIES)}")
+        if self.attention_impl not in L.ATTENTION_IMPLS:
+            raise ValueError(f"T5Config.attention_impl={self.attention_impl!r}; choose one of {L.ATTENTION_IMPLS}")
 
     @property
     def activation_dtype(self) -> Any:
@@ -81,6 +84,7 @@ class EncoderLayer(nn.Module):
             cfg.dropout_rate,
             cfg.float32_attention_logits,
             self.deterministic,
+            cfg.attention_impl,
             name=name,
         )
 
