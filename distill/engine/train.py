@@ -149,6 +149,7 @@ def train(
         start_step=step - meta["initial_step"],
     )
     save_period = save_cfg.period or total_steps
+    extra_saves = set(save_cfg.checkpoint_steps or ())
     stats_period = stats_period or min(eval_period, 100)
     progress = ProgressLine(total_steps, step)
     writer = ScalarWriter(os.path.join(model_dir, "train"))
@@ -176,7 +177,7 @@ def train(
             progress.show(step, summary)
             writer.write(step, summary)
             sums, sums_steps = None, 0
-        if step % save_period == 0 or step == total_steps or preemption.requested:
+        if step % save_period == 0 or step in extra_saves or step == total_steps or preemption.requested:
             manager.save(state)
         if step % eval_period == 0:
             evaluate(state, step)

@@ -46,6 +46,13 @@ class DatasetConfig:
 
 @dataclasses.dataclass
 class SaveCheckpointConfig:
+    """When to save: every `period` steps, at `checkpoint_steps`, and at the end; keep the last `keep`.
+
+    `dtype` and `save_dataset` are accepted so T5X gins parse: params are saved in their training
+    dtype (as T5X's orbax writer does), and no dataset state is needed because the batch order
+    is a function of (seed, step).
+    """
+
     period: int | None = None
     keep: int | None = None
     dtype: str = "float32"
@@ -56,6 +63,11 @@ class SaveCheckpointConfig:
 
 @dataclasses.dataclass
 class RestoreCheckpointConfig:
+    """INITIAL_CHECKPOINT_PATH: params (and step) restored into the run's sharding and param dtype.
+
+    The other fields are accepted so T5X gins parse; training always restores one path's params.
+    """
+
     path: str | Sequence[str] | None = None
     mode: str = "latest"
     dtype: str | None = None
