@@ -104,17 +104,22 @@ class RelativePositionBiases(nn.Module):
     max_distance: int = 128
 
     @nn.compact
-    def __call__(self, qlen: int, klen: int, bidirectional: bool) -> Array:
-        """Returns float32 biases of shape [1, heads, qlen, klen]."""
+    def __call__(self, qlen: int, klen: int, bidirectional: bool, query_index: Array | None = None) -> Array:
+        """Returns float32 biases of shape [1, heads, qlen, klen].
+
+        With `query_index` (incremental decoding) the single query sits at that position.
+        """
         table = self.param(
             "rel_embedding",
             nn.with_logical_partitioning(relpos_init, ("heads", "relpos_buckets")),
             (self.num_heads, self.num_buckets),
             jnp.float32,
         )
-        context = np.arange(qlen, dtype=np.int32)[:, None]
+        context = np.arange(klen if query_index is not None else qlen, dtype=np.int32)[:, None]
         memory = np.arange(klen, dtype=np.int32)[None, :]
         buckets = relative_position_bucket(memory - context, bidirectional, self.num_buckets, self.max_distance)
+        if query_index is not None:
+            buckets = jax.lax.dynamic_slice_in_dim(jnp.asarray(buckets), query_index, qlen, axis=0)
         return jnp.take(table, buckets, axis=1)[None]
 
 
@@ -159,7 +164,18 @@ class MultiHeadDotProductAttention(nn.Module):
         inputs_q: Array,
         inputs_kv: Array,
         bias: Array | None,
+        cache: str | None = None,
+        cache_index: Array | None = None,
+        cache_length: int = 0,
     ) -> Array:
+        """Attention of `inputs_q` over `inputs_kv`.
+
+        `cache="self"` (incremental decoding): this step's keys/values are written at
+        `cache_index` into a `cache_length` cache, and attention runs over the whole cache (the
+        caller's bias masks unwritten positions). `cache="static"`: keys/values of `inputs_kv`
+        (the encoder output) are projected once, on the call that creates the cache, and read
+        back afterwards; T5X recomputes them every step.
+        """
         joined = self.num_heads * self.head_dim
         query_init = lambda *a: attention_init(*a) / np.sqrt(self.head_dim).astype(np.float32)  # noqa: E731
         proj = functools.partial(dense, joined, ("embed", "joined_kv"), dtype=self.dtype)
@@ -170,14 +186,41 @@ class MultiHeadDotProductAttention(nn.Module):
             )
 
         query = heads(proj(name="query", init=query_init)(inputs_q))
-        key = heads(proj(name="key", init=attention_init)(inputs_kv))
-        value = heads(proj(name="value", init=attention_init)(inputs_kv))
+        project_kv = lambda: (  # noqa: E731
+            heads(proj(name="key", init=attention_init)(inputs_kv)),
+            heads(proj(name="value", init=attention_init)(inputs_kv)),
+        )
+        if cache == "static":
+            key, value = self._static_cache(project_kv)
+        else:
+            key, value = project_kv()
+            if cache == "self":
+                key, value = self._growing_cache(key, value, cache_index, cache_length)
         if self.impl == "einsum":
             out = self._einsum_attention(query, key, value, bias)
         else:
             out = jax.nn.dot_product_attention(query, key, value, bias=bias, scale=1.0, implementation=self.impl)
         out = out.reshape((*out.shape[:-2], joined))
         return dense(inputs_q.shape[-1], ("joined_kv", "embed"), "out", self.dtype)(out)
+
+    def _static_cache(self, project_kv: Callable[[], tuple[Array, Array]]) -> tuple[Array, Array]:
+        if self.has_variable("cache", "cached_key"):
+            return self.get_variable("cache", "cached_key"), self.get_variable("cache", "cached_value")
+        key, value = project_kv()
+        self.put_variable("cache", "cached_key", key)
+        self.put_variable("cache", "cached_value", value)
+        return key, value
+
+    def _growing_cache(self, key: Array, value: Array, index: Array, length: int) -> tuple[Array, Array]:
+        """The cache after writing this step; zeros (and no write) on the call that creates it."""
+        initialized = self.has_variable("cache", "cached_key")
+        shape = (key.shape[0], length, *key.shape[2:])
+        cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, key.dtype)
+        cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, value.dtype)
+        if initialized:
+            cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=1)
+            cached_value.value = jax.lax.dynamic_update_slice_in_dim(cached_value.value, value, index, axis=1)
+        return cached_key.value, cached_value.value
 
     def _einsum_attention(self, query: Array, key: Array, value: Array, bias: Array | None) -> Array:
         if self.float32_logits:

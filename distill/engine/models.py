@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from distill.engine import losses
+from distill.engine import decoding, losses
 
 Array = jax.Array
 Batch = Mapping[str, Array]
@@ -124,6 +124,24 @@ class EncoderDecoderModel:
         weights, _ = self.loss_weights_and_normalizer(batch)
         token_loss, _ = losses.cross_entropy_with_logits(logits, batch["decoder_target_tokens"], 1.0, 0.0, 0.0)
         return -jnp.sum(token_loss * weights, axis=-1)
+
+    def decode_batch(
+        self, params: Any, batch: Batch, decode_params: decoding.DecodeParams, rng: Array | None = None
+    ) -> decoding.Decodes:
+        """All decodes (tokens, per-token log-probs, scores), best first."""
+        return decoding.decode(self.module, params, batch["encoder_input_tokens"], decode_params, rng)
+
+    def predict_batch(
+        self, params: Any, batch: Batch, rng: Array | None = None, decode_params: decoding.DecodeParams | None = None
+    ) -> Array:
+        """T5X's `predict_batch`: the best decode per input, [batch, length].
+
+        The default is greedy decoding up to the batch's target length (T5X's default
+        `beam_search` with one decode is greedy too).
+        """
+        length = batch["decoder_input_tokens"].shape[1] if "decoder_input_tokens" in batch else None
+        decode_params = decode_params or decoding.DecodeParams(max_decode_length=length)
+        return self.decode_batch(params, batch, decode_params, rng).tokens[:, 0]
 
 
 def summarize_metrics(sums: Mapping[str, Any], steps: int) -> dict[str, float]:

@@ -90,15 +90,23 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(EncoderLayer):
+    """Self-attention, cross-attention, MLP; with `decode_length` > 0, one cached decoding step."""
+
+    decode_length: int = 0
+
     @nn.compact
-    def __call__(self, y: Array, encoded: Array, self_bias: Array, cross_bias: Array) -> tuple[Array, None]:
+    def __call__(
+        self, y: Array, encoded: Array, self_bias: Array, cross_bias: Array, cache_index: Array | None
+    ) -> tuple[Array, None]:
         cfg, dtype = self.config, self.config.activation_dtype
+        decoding = self.decode_length > 0
+        self_cache = {"cache": "self", "cache_index": cache_index, "cache_length": self.decode_length}
         drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
         h = L.RMSNorm(dtype, name="pre_self_attention_layer_norm")(y)
-        h = self._attention("self_attention")(h, h, self_bias)
+        h = self._attention("self_attention")(h, h, self_bias, **(self_cache if decoding else {}))
         y = y + drop(h)
         h = L.RMSNorm(dtype, name="pre_cross_attention_layer_norm")(y)
-        h = self._attention("encoder_decoder_attention")(h, encoded, cross_bias)
+        h = self._attention("encoder_decoder_attention")(h, encoded, cross_bias, cache="static" if decoding else None)
         y = y + drop(h)
         h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(y)
         h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
@@ -110,7 +118,14 @@ def constrain_embed(x: Array) -> Array:
     return L.constrain(x, ("batch", "length", "embed"))
 
 
-def layer_stack(layer_cls: type[nn.Module], config: T5Config, num_layers: int, deterministic: bool, num_inputs: int):
+def layer_stack(
+    layer_cls: type[nn.Module],
+    config: T5Config,
+    num_layers: int,
+    deterministic: bool,
+    num_inputs: int,
+    **layer_kwargs: Any,
+):
     """Applies `num_layers` copies of `layer_cls`, scanned or as `layers_i`, with optional remat."""
     policy = REMAT_POLICIES[config.remat_policy]
     if config.remat_policy != "none":
@@ -118,15 +133,15 @@ def layer_stack(layer_cls: type[nn.Module], config: T5Config, num_layers: int, d
     if config.scan_layers:
         scanned = nn.scan(
             layer_cls,
-            variable_axes={"params": 0},
+            variable_axes={"params": 0, "cache": 0},
             split_rngs={"params": True, "dropout": True},
             in_axes=(nn.broadcast,) * num_inputs,
             length=num_layers,
             metadata_params={nn.PARTITION_NAME: "layers"},
-        )(config, deterministic, name="layers")
+        )(config, deterministic, name="layers", **layer_kwargs)
         return lambda x, *args: scanned(x, *args)[0]
 
-    layers = [layer_cls(config, deterministic, name=f"layers_{i}") for i in range(num_layers)]
+    layers = [layer_cls(config, deterministic, name=f"layers_{i}", **layer_kwargs) for i in range(num_layers)]
 
     def apply(x: Array, *args: Array) -> Array:
         for layer in layers:
@@ -167,27 +182,27 @@ class Decoder(nn.Module):
         encoded: Array,
         encoder_tokens: Array,
         decoder_input_tokens: Array,
-        decoder_target_tokens: Array,
+        decoder_target_tokens: Array | None,
         encoder_segment_ids: Array | None,
         decoder_segment_ids: Array | None,
         deterministic: bool,
+        decode_length: int = 0,
     ) -> Array:
         cfg, dtype = self.config, self.config.activation_dtype
-        length = decoder_input_tokens.shape[1]
-        target_valid = decoder_target_tokens > 0
-        causal = jnp.tril(jnp.ones((length, length), jnp.float32))[None, None]
-        self_mask = L.make_attention_mask(target_valid, target_valid) * causal
-        cross_mask = L.make_attention_mask(target_valid, encoder_tokens > 0)
-        if decoder_segment_ids is not None:
-            self_mask = self_mask * L.segment_mask(decoder_segment_ids, decoder_segment_ids)
-            cross_mask = cross_mask * L.segment_mask(decoder_segment_ids, encoder_segment_ids)
-        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, False)
-        self_bias = (L.attention_bias(self_mask, jnp.float32) + relpos).astype(dtype)
-        cross_bias = L.attention_bias(cross_mask, dtype)
+        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")
+        if decode_length:
+            self_bias, cross_bias, index = self._decoding_biases(relpos, encoder_tokens, decode_length)
+        else:
+            self_bias, cross_bias = self._training_biases(
+                relpos, encoder_tokens, decoder_target_tokens, encoder_segment_ids, decoder_segment_ids
+            )
+            index = None
 
         y = self.shared_embedding(decoder_input_tokens.astype(jnp.int32)).astype(dtype)
         y = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(y))
-        y = layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, deterministic, 3)(y, encoded, self_bias, cross_bias)
+        y = layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, deterministic, 4, decode_length=decode_length)(
+            y, encoded, self_bias, cross_bias, index
+        )
         y = L.RMSNorm(dtype, name="decoder_norm")(y)
         y = L.length_dropout(cfg.dropout_rate, deterministic)(y)
         if cfg.logits_via_embedding:
@@ -195,6 +210,45 @@ class Decoder(nn.Module):
         else:
             logits = L.dense(cfg.vocab_size, ("embed", "vocab"), "logits_dense", jnp.float32)(y)
         return L.constrain(logits, ("batch", "length", "vocab"))
+
+    def _training_biases(
+        self,
+        relpos: nn.Module,
+        encoder_tokens: Array,
+        decoder_target_tokens: Array,
+        encoder_segment_ids: Array | None,
+        decoder_segment_ids: Array | None,
+    ) -> tuple[Array, Array]:
+        """Causal, padding and segment masks plus relative positions, for teacher forcing."""
+        dtype = self.config.activation_dtype
+        length = decoder_target_tokens.shape[1]
+        target_valid = decoder_target_tokens > 0
+        causal = jnp.tril(jnp.ones((length, length), jnp.float32))[None, None]
+        self_mask = L.make_attention_mask(target_valid, target_valid) * causal
+        cross_mask = L.make_attention_mask(target_valid, encoder_tokens > 0)
+        if decoder_segment_ids is not None:
+            self_mask = self_mask * L.segment_mask(decoder_segment_ids, decoder_segment_ids)
+            cross_mask = cross_mask * L.segment_mask(decoder_segment_ids, encoder_segment_ids)
+        self_bias = (L.attention_bias(self_mask, jnp.float32) + relpos(length, length, False)).astype(dtype)
+        return self_bias, L.attention_bias(cross_mask, dtype)
+
+    def _decoding_biases(
+        self, relpos: nn.Module, encoder_tokens: Array, decode_length: int
+    ) -> tuple[Array, Array, Array]:
+        """Biases for one decoding step at the cached position, which then advances.
+
+        The first call (the one that creates the cache) leaves the position at 0.
+        """
+        dtype = self.config.activation_dtype
+        initializing = not self.has_variable("cache", "position")
+        position = self.variable("cache", "position", lambda: jnp.zeros((), jnp.int32))
+        index = position.value
+        if not initializing:
+            position.value = index + 1
+        written = (jnp.arange(decode_length) <= index)[None, None, None, :]
+        self_bias = L.attention_bias(written, jnp.float32) + relpos(1, decode_length, False, query_index=index)
+        cross_bias = L.attention_bias((encoder_tokens > 0)[:, None, None, :], dtype)
+        return self_bias.astype(dtype), cross_bias, index
 
 
 class Transformer(nn.Module):
@@ -228,7 +282,14 @@ class Transformer(nn.Module):
         encoder_segment_ids: Array | None = None,
         decoder_segment_ids: Array | None = None,
         enable_dropout: bool = True,
+        decode_length: int = 0,
     ) -> Array:
+        """Decoder logits; with `decode_length` > 0, one incremental step over the `cache` collection.
+
+        Decoding applies this with `mutable=["cache"]`: a first call creates the caches (the
+        encoder's keys/values for cross-attention, zeros for self-attention), and each later
+        call feeds one token per row and returns its next-token logits.
+        """
         return self.decoder(
             encoded,
             encoder_input_tokens,
@@ -237,6 +298,7 @@ class Transformer(nn.Module):
             encoder_segment_ids,
             decoder_segment_ids,
             not enable_dropout,
+            decode_length,
         )
 
     def __call__(

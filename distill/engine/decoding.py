@@ -1,0 +1,268 @@
+"""Decoding: greedy, temperature sampling with top-k / top-p, and beam search with T5X's length penalty.
+
+All methods run one `lax.while_loop` over a decoder cache: self-attention keys/values grow one
+position per step, and cross-attention keys/values are projected from the encoder output once
+per decode (T5X recomputes them every step). Everything is jit-compiled once per
+`DecodeParams` and runs under the training mesh. Results are sorted best first (T5X returns
+them ascending, best last).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+NEG_INF = -1.0e7
+METHODS = ("greedy", "sample", "beam")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeParams:
+    """How to decode. `num_decodes` is samples per input (`sample`) or the beam width (`beam`).
+
+    `temperature=0` samples greedily; `topk=0` and `topp=0` disable those filters (unlike
+    T5X's `temperature_sample`, whose default `topk=1` silently makes it greedy).
+    """
+
+    max_decode_length: int
+    method: str = "greedy"
+    num_decodes: int = 1
+    temperature: float = 1.0
+    topk: int = 0
+    topp: float = 0.0
+    alpha: float = 0.6
+    eos_id: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"DecodeParams.method={self.method!r}; choose one of {METHODS}")
+        if self.topk and self.topp:
+            raise ValueError("Set at most one of topk and topp.")
+        if self.max_decode_length < 1 or self.num_decodes < 1:
+            raise ValueError("max_decode_length and num_decodes must be >= 1")
+
+
+@flax.struct.dataclass
+class Decodes:
+    """Decoded outputs for a batch of B inputs, N decodes each, up to L tokens (0 after EOS)."""
+
+    tokens: Array  # [B, N, L] int32
+    token_log_probs: Array  # [B, N, L]: the model's log-probability of each token (temperature 1, unfiltered)
+    scores: Array  # [B, N]: summed log-probs (greedy/sample) or the length-penalised beam score
+    lengths: Array  # [B, N]: tokens up to and including EOS
+
+
+def brevity_penalty(length: Array, alpha: float) -> Array:
+    """GNMT length penalty ((5 + length) / 6) ** alpha, as T5X's beam search uses."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def filter_logits(logits: Array, temperature: float, topk: int, topp: float) -> Array:
+    """Temperature-scaled logits with everything outside the top-k / nucleus set to -inf."""
+    logits = logits / temperature
+    if topk:
+        kth = jax.lax.top_k(logits, topk)[0][..., -1:]
+        logits = jnp.where(logits < kth, NEG_INF, logits)
+    if topp:
+        sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
+        cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits), axis=-1)
+        # Keep the smallest prefix whose mass reaches topp: a token stays if the mass before it is < topp.
+        keep_count = jnp.sum(cumulative - jax.nn.softmax(sorted_logits) < topp, axis=-1, keepdims=True)
+        cutoff = jnp.take_along_axis(sorted_logits, keep_count - 1, axis=-1)
+        logits = jnp.where(logits < cutoff, NEG_INF, logits)
+    return logits
+
+
+class StepFn:
+    """Encodes once, builds the decoder cache, and gives next-token logits for one step."""
+
+    def __init__(self, module: Any, params: Any, encoder_tokens: Array, copies: int, length: int) -> None:
+        self.module, self.params, self.length = module, params, length
+        encoded = module.apply({"params": params}, encoder_tokens, enable_dropout=False, method=module.encode)
+        self.encoded = jnp.repeat(encoded, copies, axis=0)
+        self.encoder_tokens = jnp.repeat(encoder_tokens, copies, axis=0)
+        start = jnp.zeros((self.encoded.shape[0], 1), jnp.int32)
+        _, variables = self._apply({}, start)
+        self.initial_cache = variables["cache"]
+
+    def _apply(self, cache: Any, tokens: Array) -> tuple[Array, Any]:
+        return self.module.apply(
+            {"params": self.params, **({"cache": cache} if cache else {})},
+            self.encoded,
+            self.encoder_tokens,
+            tokens,
+            None,
+            enable_dropout=False,
+            decode_length=self.length,
+            mutable=["cache"],
+            method=self.module.decode,
+        )
+
+    def __call__(self, cache: Any, tokens: Array) -> tuple[Array, Any]:
+        """tokens [rows] -> (float32 logits [rows, vocab], updated cache)."""
+        logits, variables = self._apply(cache, tokens[:, None])
+        return logits[:, 0].astype(jnp.float32), variables["cache"]
+
+
+def sample(module: Any, params: Any, encoder_tokens: Array, rng: Array, p: DecodeParams) -> Decodes:
+    """Greedy (`method="greedy"` or temperature 0) or temperature / top-k / top-p sampling."""
+    batch, n, length = encoder_tokens.shape[0], p.num_decodes, p.max_decode_length
+    rows = batch * n
+    step = StepFn(module, params, encoder_tokens, n, length)
+    greedy = p.method == "greedy" or p.temperature == 0.0
+
+    def body(state: tuple) -> tuple:
+        i, token, cache, tokens, log_probs, done, rng = state
+        logits, cache = step(cache, token)
+        model_log_probs = jax.nn.log_softmax(logits)
+        rng, key = jax.random.split(rng)
+        if greedy:
+            chosen = jnp.argmax(logits, axis=-1)
+        else:
+            chosen = jax.random.categorical(key, filter_logits(logits, p.temperature, p.topk, p.topp))
+        chosen = jnp.where(done, 0, chosen).astype(jnp.int32)
+        chosen_log_prob = jnp.take_along_axis(model_log_probs, chosen[:, None], axis=-1)[:, 0]
+        tokens = tokens.at[:, i].set(chosen)
+        log_probs = log_probs.at[:, i].set(jnp.where(done, 0.0, chosen_log_prob))
+        return i + 1, chosen, cache, tokens, log_probs, done | (chosen == p.eos_id), rng
+
+    state = (
+        jnp.zeros((), jnp.int32),
+        jnp.zeros((rows,), jnp.int32),
+        step.initial_cache,
+        jnp.zeros((rows, length), jnp.int32),
+        jnp.zeros((rows, length), jnp.float32),
+        jnp.zeros((rows,), jnp.bool_),
+        rng,
+    )
+    _, _, _, tokens, log_probs, _, _ = jax.lax.while_loop(lambda s: (s[0] < length) & ~jnp.all(s[5]), body, state)
+    tokens, log_probs = tokens.reshape(batch, n, length), log_probs.reshape(batch, n, length)
+    return _sorted(tokens, log_probs, jnp.sum(log_probs, axis=-1), p.eos_id)
+
+
+def beam_search(module: Any, params: Any, encoder_tokens: Array, p: DecodeParams) -> Decodes:
+    """Beam search: finished hypotheses are ranked by log-prob / ((5 + length) / 6) ** alpha.
+
+    Stops early once no live beam can beat the worst finished one (its log-prob can only fall,
+    so its best possible score is the current log-prob over the penalty at full length).
+    """
+    batch, beams, length = encoder_tokens.shape[0], p.num_decodes, p.max_decode_length
+    step = StepFn(module, params, encoder_tokens, beams, length)
+    positions = jnp.arange(length)
+
+    def body(state: dict) -> dict:
+        i = state["i"]
+        previous = jnp.where(i == 0, 0, jnp.take(state["alive"], jnp.maximum(i - 1, 0), axis=2))
+        logits, cache = step(state["cache"], previous.reshape(-1))
+        log_probs = jax.nn.log_softmax(logits).reshape(batch, beams, -1)
+        vocab = log_probs.shape[-1]
+        candidates = (state["alive_log_prob"][..., None] + log_probs).reshape(batch, beams * vocab)
+        top_log_prob, top_index = jax.lax.top_k(candidates, 2 * beams)
+        origin, token = top_index // vocab, (top_index % vocab).astype(jnp.int32)
+        token_log_prob = jnp.take_along_axis(log_probs.reshape(batch, -1), top_index, axis=-1)
+
+        def extend(seqs: Array, values: Array) -> Array:
+            grown = jnp.take_along_axis(seqs, origin[..., None], axis=1)
+            return jnp.where(positions == i, values[..., None], grown)
+
+        seqs, seq_log_probs = extend(state["alive"], token), extend(state["alive_token_lp"], token_log_prob)
+        ended = token == p.eos_id
+        # Live beams: the best `beams` candidates that did not just end.
+        live_score = jnp.where(ended, NEG_INF, top_log_prob)
+        live_score, keep = jax.lax.top_k(live_score, beams)
+        rows = (jnp.arange(batch)[:, None] * beams + jnp.take_along_axis(origin, keep, axis=1)).reshape(-1)
+        # Finished: merge the candidates that ended here with those that ended before.
+        new_finished_score = jnp.where(ended, top_log_prob / brevity_penalty(i + 1.0, p.alpha), NEG_INF)
+        scores = jnp.concatenate([state["finished_score"], new_finished_score], axis=1)
+        finished_score, best = jax.lax.top_k(scores, beams)
+        pick = lambda old, new: jnp.take_along_axis(  # noqa: E731
+            jnp.concatenate([old, new], axis=1), best[..., None], axis=1
+        )
+        return {
+            "i": i + 1,
+            "cache": _gather_rows(cache, rows),
+            "alive": jnp.take_along_axis(seqs, keep[..., None], axis=1),
+            "alive_token_lp": jnp.take_along_axis(seq_log_probs, keep[..., None], axis=1),
+            "alive_log_prob": live_score,
+            "finished": pick(state["finished"], seqs),
+            "finished_token_lp": pick(state["finished_token_lp"], seq_log_probs),
+            "finished_score": finished_score,
+        }
+
+    def not_done(state: dict) -> Array:
+        best_possible = state["alive_log_prob"][:, 0] / brevity_penalty(float(length), p.alpha)
+        worst_finished = jnp.min(state["finished_score"], axis=1)
+        hopeless = jnp.all(worst_finished > NEG_INF / 2) & jnp.all(best_possible < worst_finished)
+        return (state["i"] < length) & ~hopeless
+
+    empty = jnp.zeros((batch, beams, length), jnp.int32)
+    state = {
+        "i": jnp.zeros((), jnp.int32),
+        "cache": step.initial_cache,
+        "alive": empty,
+        "alive_token_lp": jnp.zeros((batch, beams, length), jnp.float32),
+        # Only the first beam is live at the start: all beams hold the same empty prefix.
+        "alive_log_prob": jnp.tile(jnp.array([0.0] + [NEG_INF] * (beams - 1)), (batch, 1)),
+        "finished": empty,
+        "finished_token_lp": jnp.zeros((batch, beams, length), jnp.float32),
+        "finished_score": jnp.full((batch, beams), NEG_INF),
+    }
+    state = jax.lax.while_loop(not_done, body, state)
+    # Inputs with no finished hypothesis fall back to their live beams, scored at full length.
+    none_finished = jnp.all(state["finished_score"] <= NEG_INF / 2, axis=1)
+    fallback_score = state["alive_log_prob"] / brevity_penalty(float(length), p.alpha)
+    choose = lambda finished, alive: jnp.where(  # noqa: E731
+        none_finished.reshape((-1,) + (1,) * (finished.ndim - 1)), alive, finished
+    )
+    return _sorted(
+        choose(state["finished"], state["alive"]),
+        choose(state["finished_token_lp"], state["alive_token_lp"]),
+        choose(state["finished_score"], fallback_score),
+        p.eos_id,
+    )
+
+
+def _gather_rows(cache: Any, rows: Array) -> Any:
+    """Reorders the per-row cache entries (axis 1 under scanned `layers`, else axis 0)."""
+
+    def gather(path: tuple, leaf: Array) -> Array:
+        if leaf.ndim == 0:
+            return leaf
+        axis = 1 if any(getattr(k, "key", None) == "layers" for k in path) else 0
+        return jnp.take(leaf, rows, axis=axis)
+
+    return jax.tree_util.tree_map_with_path(gather, cache)
+
+
+def _sorted(tokens: Array, token_log_probs: Array, scores: Array, eos_id: int) -> Decodes:
+    order = jnp.argsort(-scores, axis=1)
+    tokens = jnp.take_along_axis(tokens, order[..., None], axis=1)
+    token_log_probs = jnp.take_along_axis(token_log_probs, order[..., None], axis=1)
+    is_eos = tokens == eos_id
+    lengths = jnp.where(jnp.any(is_eos, axis=-1), jnp.argmax(is_eos, axis=-1) + 1, tokens.shape[-1])
+    return Decodes(
+        tokens=tokens,
+        token_log_probs=token_log_probs,
+        scores=jnp.take_along_axis(scores, order, axis=1),
+        lengths=lengths.astype(jnp.int32),
+    )
+
+
+@functools.cache
+def _compiled(module: Any, p: DecodeParams) -> Callable:
+    if p.method == "beam":
+        return jax.jit(lambda params, tokens, rng: beam_search(module, params, tokens, p))
+    return jax.jit(lambda params, tokens, rng: sample(module, params, tokens, rng, p))
+
+
+def decode(module: Any, params: Any, encoder_tokens: Array, p: DecodeParams, rng: Array | None = None) -> Decodes:
+    """Decodes a batch of encoder inputs [B, L_in]; compiled once per (module, params)."""
+    rng = jax.random.PRNGKey(0) if rng is None else rng
+    return _compiled(module, p)(params, jnp.asarray(encoder_tokens, jnp.int32), rng)
