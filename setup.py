@@ -20,6 +20,7 @@ setup(
         "numpy",
         "msgpack",
         "tensorboardX",
+        "tensorboard",  # seqio.TensorBoardLogger (tf.summary) needs it for evaluation scalars
         "seqio>=0.0.19",
         "tensorflow-datasets",
         "sentencepiece",

@@ -1,7 +1,8 @@
-"""Training entry point with T5X's flags: `python train_t5x.py --gin_file=... --gin.MACRO=value`.
+"""Entry point with T5X's flags: `python train_t5x.py [--run_mode=train|infer|eval] --gin_file=... --gin.MACRO=value`.
 
-Run gins bind `train_script.train` via `import __main__ as train_script`, exactly as T5X's
-`configs/runs/finetune.gin` does, so this module exposes `train` at top level.
+Run gins bind `train_script.train`, `infer_script.infer` and `eval_script.evaluate` via
+`import __main__ as ...`, exactly as T5X's run gins do, so this module exposes `train`, `infer`
+and `evaluate` at top level; `--run_mode` picks one, like T5X's `main.py`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from distill.engine import gin_utils
+from distill.engine.inference import evaluate, infer
 from distill.engine.train import train
 
 FLAGS = flags.FLAGS
+flags.DEFINE_enum("run_mode", "train", ["train", "infer", "eval"], "train, infer (also scoring) or eval.")
 flags.DEFINE_multi_string("gin_file", [], "Gin files, parsed in order (later files override earlier ones).")
 flags.DEFINE_multi_string("gin_bindings", [], "Individual gin bindings, applied after the files.")
 flags.DEFINE_list("gin_search_paths", ["."], "Prefixes for relative gin file and include paths.")
@@ -28,7 +31,8 @@ flags.DEFINE_integer("process_count", None, "Number of processes, with --multipr
 flags.DEFINE_integer("process_index", None, "This process's index, with --multiprocess_gpu.")
 flags.DEFINE_integer("initialization_timeout", None, "Seconds to wait for the other processes.")
 
-__all__ = ["train"]
+__all__ = ["evaluate", "infer", "train"]
+RUNS = {"train": train, "infer": infer, "eval": evaluate}
 
 
 def main(argv: list[str]) -> None:
@@ -52,12 +56,12 @@ def main(argv: list[str]) -> None:
 
     import gin
 
-    train_using_gin = gin.configurable(train)
+    run_using_gin = gin.configurable(RUNS[FLAGS.run_mode])
     try:
         gin_utils.parse_gin_flags(FLAGS.gin_search_paths, FLAGS.gin_file, FLAGS.gin_bindings)
     except gin_utils.GinConfigError as err:
         sys.exit(f"gin configuration error: {err}")
-    train_using_gin()
+    run_using_gin()
 
 
 if __name__ == "__main__":

@@ -29,9 +29,10 @@ class DecodeParams:
 
     `temperature=0` samples greedily; `topk=0` and `topp=0` disable those filters (unlike
     T5X's `temperature_sample`, whose default `topk=1` silently makes it greedy).
+    `max_decode_length=None` means the target length of the batch or task being decoded.
     """
 
-    max_decode_length: int
+    max_decode_length: int | None = None
     method: str = "greedy"
     num_decodes: int = 1
     temperature: float = 1.0
@@ -45,8 +46,12 @@ class DecodeParams:
             raise ValueError(f"DecodeParams.method={self.method!r}; choose one of {METHODS}")
         if self.topk and self.topp:
             raise ValueError("Set at most one of topk and topp.")
-        if self.max_decode_length < 1 or self.num_decodes < 1:
+        if (self.max_decode_length is not None and self.max_decode_length < 1) or self.num_decodes < 1:
             raise ValueError("max_decode_length and num_decodes must be >= 1")
+
+    def with_length(self, length: int) -> DecodeParams:
+        """These params with `max_decode_length` filled in when it is unset."""
+        return self if self.max_decode_length else dataclasses.replace(self, max_decode_length=length)
 
 
 @flax.struct.dataclass
@@ -264,5 +269,7 @@ def _compiled(module: Any, p: DecodeParams) -> Callable:
 
 def decode(module: Any, params: Any, encoder_tokens: Array, p: DecodeParams, rng: Array | None = None) -> Decodes:
     """Decodes a batch of encoder inputs [B, L_in]; compiled once per (module, params)."""
+    if not p.max_decode_length:
+        raise ValueError("DecodeParams.max_decode_length is not set.")
     rng = jax.random.PRNGKey(0) if rng is None else rng
     return _compiled(module, p)(params, jnp.asarray(encoder_tokens, jnp.int32), rng)

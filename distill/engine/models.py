@@ -43,6 +43,7 @@ class EncoderDecoderModel:
         loss_normalizing_factor: float | str | None = None,
         target_loss: losses.TargetLoss | None = None,
         feature_converter_cls: Any = None,
+        decode_params: decoding.DecodeParams | None = None,
     ) -> None:
         self.module = module
         self.input_vocabulary = input_vocabulary
@@ -51,6 +52,13 @@ class EncoderDecoderModel:
         self.loss_normalizing_factor = loss_normalizing_factor
         self.target_loss = target_loss or losses.CrossEntropyLoss(z_loss=z_loss, label_smoothing=label_smoothing)
         self._feature_converter_cls = feature_converter_cls
+        self.decode_params = decode_params or decoding.DecodeParams()
+
+    @property
+    def layer_counts(self) -> dict[str, int]:
+        """Layers per stack, for converting scanned trees to T5X's per-layer names."""
+        config = self.module.config
+        return {"encoder": config.num_encoder_layers, "decoder": config.num_decoder_layers}
 
     @property
     def FEATURE_CONVERTER_CLS(self) -> Any:  # noqa: N802 - T5X's attribute name.
@@ -126,22 +134,23 @@ class EncoderDecoderModel:
         return -jnp.sum(token_loss * weights, axis=-1)
 
     def decode_batch(
-        self, params: Any, batch: Batch, decode_params: decoding.DecodeParams, rng: Array | None = None
+        self, params: Any, batch: Batch, rng: Array | None = None, decode_params: decoding.DecodeParams | None = None
     ) -> decoding.Decodes:
-        """All decodes (tokens, per-token log-probs, scores), best first."""
+        """All decodes (tokens, per-token log-probs, scores), best first.
+
+        Uses the model's `decode_params` (gin: `models.EncoderDecoderModel.decode_params`) unless
+        given; an unset length is the batch's target length.
+        """
+        decode_params = decode_params or self.decode_params
+        if "decoder_input_tokens" in batch:
+            decode_params = decode_params.with_length(batch["decoder_input_tokens"].shape[1])
         return decoding.decode(self.module, params, batch["encoder_input_tokens"], decode_params, rng)
 
     def predict_batch(
         self, params: Any, batch: Batch, rng: Array | None = None, decode_params: decoding.DecodeParams | None = None
     ) -> Array:
-        """T5X's `predict_batch`: the best decode per input, [batch, length].
-
-        The default is greedy decoding up to the batch's target length (T5X's default
-        `beam_search` with one decode is greedy too).
-        """
-        length = batch["decoder_input_tokens"].shape[1] if "decoder_input_tokens" in batch else None
-        decode_params = decode_params or decoding.DecodeParams(max_decode_length=length)
-        return self.decode_batch(params, batch, decode_params, rng).tokens[:, 0]
+        """T5X's `predict_batch`: the best decode per input, [batch, length] (greedy by default)."""
+        return self.decode_batch(params, batch, rng, decode_params).tokens[:, 0]
 
 
 def summarize_metrics(sums: Mapping[str, Any], steps: int) -> dict[str, float]:

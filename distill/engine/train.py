@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from distill.engine import checkpoints, utils
+from distill.engine import checkpoints, inference, utils
 from distill.engine.models import EncoderDecoderModel, summarize_metrics
 from distill.engine.partitioning import PjitPartitioner
 from distill.engine.progress import ProgressLine, ScalarWriter
@@ -37,11 +37,6 @@ def input_shapes(cfg: utils.DatasetConfig) -> dict[str, tuple[int, int]]:
         "encoder_input_tokens": (cfg.batch_size, lengths["inputs"]),
         "decoder_input_tokens": (cfg.batch_size, lengths["targets"]),
     }
-
-
-def layer_counts(model: EncoderDecoderModel) -> dict[str, int]:
-    config = model.module.config
-    return {"encoder": config.num_encoder_layers, "decoder": config.num_decoder_layers}
 
 
 def _run_metadata(model_dir: str, random_seed: int | None) -> dict[str, int]:
@@ -117,7 +112,6 @@ def train(
     run_eval_before_training: bool = False,
 ) -> tuple[int, TrainState]:
     """Trains `model` until `total_steps` (a global step count, as in T5X); returns (step, state)."""
-    del infer_eval_dataset_cfg, inference_evaluator_cls  # Inference evaluation arrives with decoding.
     if use_hardware_rng:
         log.warning("use_hardware_rng is ignored: dropout uses the reproducible threefry RNG.")
     model_dir = os.path.abspath(model_dir)
@@ -129,7 +123,7 @@ def train(
 
     trainer = trainer_cls(model=model, partitioner=partitioner, input_shapes=input_shapes(train_dataset_cfg))
     write_model_info(model_dir, trainer)
-    counts = layer_counts(model)
+    counts = model.layer_counts
     save_cfg = checkpoint_cfg.save or utils.SaveCheckpointConfig()
     manager = checkpoints.CheckpointManager(model_dir, counts, keep=save_cfg.keep, use_async=save_cfg.use_async)
     state = _initial_state(trainer, manager, checkpoint_cfg.restore, counts, init_rng)
@@ -153,7 +147,15 @@ def train(
     stats_period = stats_period or min(eval_period, 100)
     progress = ProgressLine(total_steps, step)
     writer = ScalarWriter(os.path.join(model_dir, "train"))
-    evaluate = _train_evaluator(trainer, train_eval_dataset_cfg, eval_steps, partitioner, get_dataset_fn, model_dir)
+    train_eval = _train_evaluator(trainer, train_eval_dataset_cfg, eval_steps, partitioner, get_dataset_fn, model_dir)
+    infer_eval = _inference_evaluator(
+        model, partitioner, inference_evaluator_cls, infer_eval_dataset_cfg, model_dir, meta["random_seed"]
+    )
+
+    def evaluate(state: TrainState, step: int) -> None:
+        train_eval(state, step)
+        infer_eval(state, step)
+
     preemption = _PreemptionFlag()
     if manager.latest_step() != step:
         manager.save(state)
@@ -216,6 +218,31 @@ def _initial_state(
         log.info("Initialised params from %s (step %d, fresh optimizer state)", path, step)
         return trainer.state_from_params(params, step)
     return trainer.init_state(init_rng)
+
+
+def _inference_evaluator(
+    model: EncoderDecoderModel,
+    partitioner: PjitPartitioner,
+    evaluator_cls: Callable[..., Any] | None,
+    cfg: utils.DatasetConfig | None,
+    model_dir: str,
+    seed: int,
+) -> Callable[[TrainState, int], None]:
+    """Decoding-based metrics (each task's postprocessor and metric_fns) into MODEL_DIR/inference_eval."""
+    if evaluator_cls is None or cfg is None:
+        return lambda state, step: None
+    evaluator = inference.make_evaluator(evaluator_cls, model, cfg, os.path.join(model_dir, "inference_eval"))
+    runner = inference.BatchRunner(model, None, partitioner, cfg.batch_size, seed)
+
+    def evaluate(state: TrainState, step: int) -> None:
+        runner.params = state.params
+        metrics = inference.run_evaluator(evaluator, runner, step)
+        if jax.process_index() == 0:
+            for task, values in metrics.items():
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items() if isinstance(v, (int, float)))
+                print(f"inference eval {task} step {step} | {shown}", flush=True)
+
+    return evaluate
 
 
 def _train_evaluator(
