@@ -4,9 +4,10 @@ The tests drive the entry point exactly as a user does (flags, gin, MODEL_DIR), 
 check is the behaviour of whole runs: resume after SIGKILL, multi-process training. Outputs
 go to log files (not pipes, which can fill and stall a child) and are quoted on failure.
 
-`python -m tests.runs <train_t5x flags>` is `train_t5x.py` plus one addition: each process
-saves its own copy of the final params to MODEL_DIR/params_process_<i>.npz. A checkpoint
-holds one copy of a replicated array, so only these dumps show that processes agree.
+`python -m tests.runs <train_t5x flags>` runs `train_t5x.py` unchanged, except that every
+checkpoint save also writes this process's own copy of the params to
+MODEL_DIR/params_process_<i>_step_<n>.npz: a checkpoint holds one copy of a replicated
+array, so only these dumps show that processes agree.
 """
 
 from __future__ import annotations
@@ -28,21 +29,49 @@ DEMO_GIN = "gin/experiments/demo_micro.gin"
 FINAL_CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")  # Orbax writes `*.orbax-checkpoint-tmp-*`, then renames.
 
 
-def train_command(
-    model_dir: str, steps: int, *, save_period: int, extra: Sequence[str] = (), dump_params: bool = False
-) -> list[str]:
-    """The demo micro run, shortened: no train-eval, dropout on (so the dropout RNG path is replayed too).
+# Test-only bindings, in a gin file because the `train_script` alias exists only there.
+OVERRIDES_GIN = """
+from __gin__ import dynamic_registration
+import __main__ as train_script
+from tests import runs
 
-    `dump_params` runs `python -m tests.runs` (train_t5x.py plus per-process param dumps).
+train_script.train.train_eval_dataset_cfg = None
+train_script.train.infer_eval_dataset_cfg = None
+"""
+# seqio shards examples across hosts *before* shuffling, so a run's global batches depend on
+# its host count; this feeds one process the global batches of a `hosts`-process run.
+HOSTS_DATA_GIN = """
+train_script.train.get_dataset_fn = @runs.get_dataset_as_hosts
+runs.get_dataset_as_hosts.hosts = {hosts}
+"""
+
+
+def train_command(
+    model_dir: str,
+    steps: int,
+    *,
+    save_period: int,
+    extra: Sequence[str] = (),
+    dump_params: bool = False,
+    data_of_hosts: int | None = None,
+) -> list[str]:
+    """The demo micro run, shortened: no evaluation, dropout on (so the dropout RNG path is replayed too).
+
+    Writes its extra gin file next to `model_dir`. `dump_params` runs `python -m tests.runs`
+    (per-process param dumps); `data_of_hosts` feeds a single process the global batches of a
+    run with that many hosts (`get_dataset_as_hosts`).
     """
+    overrides = model_dir.rstrip("/") + "_overrides.gin"
+    with open(overrides, "w", encoding="utf-8") as f:
+        f.write(OVERRIDES_GIN + (HOSTS_DATA_GIN.format(hosts=data_of_hosts) if data_of_hosts else ""))
     return [
         sys.executable,
         *(["-m", "tests.runs"] if dump_params else ["train_t5x.py"]),
         f"--gin_file={DEMO_GIN}",
+        f"--gin_file={overrides}",
         f'--gin.MODEL_DIR="{model_dir}"',
         f"--gin.TRAIN_STEPS={steps}",
         f"--gin.utils.SaveCheckpointConfig.period={save_period}",
-        "--gin.train.train_eval_dataset_cfg=None",
         "--gin.EVAL_PERIOD=1000000",
         "--gin.DROPOUT_RATE=0.1",
         "--gin.RANDOM_SEED=1234",
@@ -201,25 +230,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float, run: Run, interval: f
     raise AssertionError(f"timed out after {timeout:.0f} s waiting on {run.command}\n{run.logs()}")
 
 
-# For a single-process run that must see a multi-process run's global batches: seqio shards
-# examples across hosts *before* shuffling, so the global batch depends on the host count.
-HOSTS_DATA_GIN = """
-from __gin__ import dynamic_registration
-import __main__ as train_script
-from tests import runs
-
-train_script.train.get_dataset_fn = @runs.get_dataset_as_hosts
-runs.get_dataset_as_hosts.hosts = {hosts}
-"""
-
-
-def hosts_data_gin(path: str, hosts: int) -> str:
-    """Writes a gin file that feeds one process the global batches of `hosts` processes; returns its path."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(HOSTS_DATA_GIN.format(hosts=hosts))
-    return path
-
-
 def get_dataset_as_hosts(
     cfg: Any,
     shard_id: int,
@@ -247,33 +257,35 @@ def get_dataset_as_hosts(
         yield {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def train(**kwargs: Any) -> Any:
-    """The engine's `train`, then this process's own copy of the final params to params_process_<i>.npz."""
-    import jax
+def _save_with_param_dump(save: Callable[..., None]) -> Callable[..., None]:
+    """Wraps `CheckpointManager.save` to dump this process's addressable copy of the params first."""
 
-    from distill.engine.train import train as engine_train
+    def save_and_dump(manager: Any, state: Any) -> None:
+        import jax
 
-    step, state = engine_train(**kwargs)
-    arrays = {}
-    for keys, leaf in jax.tree_util.tree_flatten_with_path(state.params)[0]:
-        name = "target/" + "/".join(str(getattr(k, "key", k)) for k in keys)
-        arrays[name] = np.asarray(leaf.addressable_data(0))
-    np.savez(os.path.join(os.path.abspath(kwargs["model_dir"]), f"params_process_{jax.process_index()}.npz"), **arrays)
-    return step, state
+        from distill.engine import checkpoints
+
+        target = checkpoints.to_checkpoint_tree(state, manager.layer_counts)["target"]
+        arrays = {
+            "target/" + "/".join(str(getattr(k, "key", k)) for k in keys): np.asarray(leaf.addressable_data(0))
+            for keys, leaf in jax.tree_util.tree_flatten_with_path(target)[0]
+        }
+        name = f"params_process_{jax.process_index()}_step_{int(jax.device_get(state.step))}.npz"
+        np.savez(os.path.join(os.fspath(manager._manager.directory), name), **arrays)  # MODEL_DIR
+        save(manager, state)
+
+    return save_and_dump
 
 
-def dumped_params(model_dir: str, process: int) -> dict[str, np.ndarray]:
-    with np.load(os.path.join(model_dir, f"params_process_{process}.npz")) as dump:
+def dumped_params(model_dir: str, process: int, step: int) -> dict[str, np.ndarray]:
+    with np.load(os.path.join(model_dir, f"params_process_{process}_step_{step}.npz")) as dump:
         return {name: dump[name] for name in dump.files}
 
 
 if __name__ == "__main__":
-    from absl import app
+    import runpy
 
-    import train_t5x
-    from distill.engine import gin_utils
+    from distill.engine import checkpoints
 
-    train_t5x.train = train  # `gin.configurable(train)` in train_t5x.main and gin's `__main__.train` are this.
-    sys.argv = gin_utils.rewrite_gin_args(sys.argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(train_t5x.main)
+    checkpoints.CheckpointManager.save = _save_with_param_dump(checkpoints.CheckpointManager.save)
+    runpy.run_path(os.path.join(REPO_ROOT, "train_t5x.py"), run_name="__main__")

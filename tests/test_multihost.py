@@ -27,7 +27,6 @@ TIMEOUT_S = 600  # Generous: three processes share the CPU; together they take a
 def test_two_processes_match_each_other_and_the_single_process_run(tmp_path: Path) -> None:
     multi_dir, single_dir = str(tmp_path / "multi"), str(tmp_path / "single")
     coordinator = f"127.0.0.1:{runs.free_port()}"
-    hosts_gin = runs.hosts_data_gin(str(tmp_path / "hosts_data.gin"), PROCESSES)
 
     with runs.cleanup([]) as procs:
         for index in range(PROCESSES):
@@ -40,14 +39,14 @@ def test_two_processes_match_each_other_and_the_single_process_run(tmp_path: Pat
             ]
             command = runs.train_command(multi_dir, STEPS, save_period=STEPS, extra=flags, dump_params=True)
             procs.append(runs.Run(command, runs.subprocess_env(devices=1), str(tmp_path / f"process_{index}")))
-        single = runs.train_command(single_dir, STEPS, save_period=STEPS, extra=[f"--gin_file={hosts_gin}"])
+        single = runs.train_command(single_dir, STEPS, save_period=STEPS, data_of_hosts=PROCESSES)
         procs.append(runs.Run(single, runs.subprocess_env(devices=PROCESSES), str(tmp_path / "single")))
         runs.wait_all(procs, TIMEOUT_S)
 
     # One checkpoint, written jointly; it holds one copy of each replicated param, so each
     # process's own copy comes from its dump.
     multi = runs.load_checkpoint(multi_dir, STEPS)
-    process_params = [runs.dumped_params(multi_dir, index) for index in range(PROCESSES)]
+    process_params = [runs.dumped_params(multi_dir, index, STEPS) for index in range(PROCESSES)]
     for index, params in enumerate(process_params):
         runs.assert_bitwise_equal(runs.params_of(multi), params, f"process {index}'s params vs the checkpoint")
     runs.assert_bitwise_equal(process_params[0], process_params[1], "params of process 0 vs process 1")
