@@ -66,20 +66,20 @@ for path in (REPO_ROOT, REPO_ROOT / "bench"):  # Run as a script from a checkout
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import os  # noqa: E402
+import os
 
 # Both frameworks share the device: JAX must not grab 75% of its memory up front.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-import flax.linen as nn  # noqa: E402
-import hf_peer  # noqa: E402
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import flax.linen as nn
+import hf_peer
+import jax
+import numpy as np
 
-from distill.engine import adafactor, models, network, optimizers, utils  # noqa: E402
-from distill.engine.layers import ATTENTION_IMPLS  # noqa: E402
-from distill.engine.partitioning import PjitPartitioner  # noqa: E402
-from distill.engine.trainer import Trainer  # noqa: E402
+from distill.engine import adafactor, models, network, optimizers, utils
+from distill.engine.layers import ATTENTION_IMPLS
+from distill.engine.partitioning import PjitPartitioner
+from distill.engine.trainer import Trainer
 
 # Peak dense bf16 TFLOP/s by device kind (substring of `device.device_kind`; first match wins, so
 # more specific names come first). Vendor datasheet numbers without sparsity.

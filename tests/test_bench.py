@@ -84,3 +84,21 @@ def test_gin_sizes_give_the_released_parameter_counts() -> None:
         assert abs(count / expected - 1) < 0.02, (size, count)
         flops = bench.count_flops(params, config, 1, 8, 8)
         assert 0 < flops["matmul_params"] < count
+
+
+def test_decode_bench_micro_writes_json(tmp_path) -> None:
+    out = tmp_path / "decode.json"
+    args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--new-tokens", "8", "--repeats", "1"]
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "bench", "decode.py"), *args, "--peer", "hf", "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert [r["impl"] for r in report["results"]] == ["hf/generate", "engine/greedy"]
+    for result in report["results"]:
+        assert result["tokens_per_s"] > 0 and result["decode_s"] > 0
+    assert report["speedup_vs_peer"]["micro"] > 0
