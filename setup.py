@@ -26,7 +26,7 @@ setup(
         "sentencepiece",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        "dev": ["pytest>=8", "ruff>=0.6", "openai"],  # openai: the official client tests the server
         # The Hugging Face side (benchmark peer, checkpoint conversion). torch 2.13.0 is the CPU
         # build pip finds on these machines; an unpinned torch resolves to a multi-GB CUDA build.
         "hf": ["torch==2.13.0", "transformers>=4.40", "safetensors"],

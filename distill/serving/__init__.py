@@ -1,0 +1,1 @@
+"""OpenAI-compatible serving of encoder-decoder checkpoints (see `distill.serve`)."""
