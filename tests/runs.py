@@ -33,7 +33,6 @@ FINAL_CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")  # Orbax writes `*.orbax-ch
 OVERRIDES_GIN = """
 from __gin__ import dynamic_registration
 import __main__ as train_script
-from tests import runs
 
 train_script.train.train_eval_dataset_cfg = None
 train_script.train.infer_eval_dataset_cfg = None
@@ -41,6 +40,8 @@ train_script.train.infer_eval_dataset_cfg = None
 # seqio shards examples across hosts *before* shuffling, so a run's global batches depend on
 # its host count; this feeds one process the global batches of a `hosts`-process run.
 HOSTS_DATA_GIN = """
+from tests import runs
+
 train_script.train.get_dataset_fn = @runs.get_dataset_as_hosts
 runs.get_dataset_as_hosts.hosts = {hosts}
 """
@@ -139,25 +140,23 @@ def wait_all(runs: Sequence[Run], timeout: float) -> None:
     Failing fast matters for collective runs: when one process dies, its peers block in a
     collective until jax.distributed's heartbeat timeout.
     """
+
+    def fail(message: str) -> AssertionError:
+        for run in runs:
+            run.kill()
+        return AssertionError(message + "\n" + "\n".join(run.logs() for run in runs))
+
     deadline = time.monotonic() + timeout
     pending = list(runs)
     while pending:
         for run in list(pending):
-            code = run.proc.poll()
-            if code is None:
-                continue
-            pending.remove(run)
-            if code != 0:
-                for other in runs:
-                    other.kill()
-                logs = "\n".join(other.logs() for other in runs)
-                raise AssertionError(f"{run.command} exited with {code}\n{logs}")
-        if time.monotonic() > deadline:
-            for other in runs:
-                other.kill()
-            logs = "\n".join(other.logs() for other in runs)
-            raise AssertionError(f"{len(pending)} run(s) did not finish in {timeout:.0f} s\n{logs}")
-        time.sleep(0.2)
+            if run.proc.poll() is not None:
+                pending.remove(run)
+                if run.proc.returncode != 0:
+                    raise fail(f"{run.command} exited with {run.proc.returncode}")
+        if pending and time.monotonic() > deadline:
+            raise fail(f"{len(pending)} run(s) did not finish in {timeout:.0f} s")
+        time.sleep(0.2 if pending else 0)
 
 
 @contextlib.contextmanager
