@@ -112,11 +112,12 @@ def test_top_k_samples_stay_in_the_top_k(model) -> None:
 
 
 def test_top_p_keeps_the_smallest_nucleus() -> None:
-    logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
-    kept = decoding.filter_logits(logits, 1.0, 0, 0.75) > decoding.NEG_INF / 2
-    np.testing.assert_array_equal(kept, [[True, True, False, False]])
-    kept = decoding.filter_logits(logits, 1.0, 0, 0.81) > decoding.NEG_INF / 2
-    np.testing.assert_array_equal(kept, [[True, True, True, False]])
+    logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]] * 4))
+    kept = decoding.nucleus(logits, jnp.array([0.75, 0.81, 0.0, 1.0])) > decoding.NEG_INF / 2
+    np.testing.assert_array_equal(
+        kept, [[True, True, False, False], [True, True, True, False], [True, False, False, False], [True] * 4]
+    )
+    np.testing.assert_array_equal(decoding.top_k_filter(logits[:1], 2) > decoding.NEG_INF / 2, [[1, 1, 0, 0]])
 
 
 def test_beam_of_one_is_greedy(model) -> None:

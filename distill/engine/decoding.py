@@ -69,20 +69,24 @@ def brevity_penalty(length: Array, alpha: float) -> Array:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def filter_logits(logits: Array, temperature: float, topk: int, topp: float) -> Array:
-    """Temperature-scaled logits with everything outside the top-k / nucleus set to -inf."""
-    logits = logits / temperature
-    if topk:
-        kth = jax.lax.top_k(logits, topk)[0][..., -1:]
-        logits = jnp.where(logits < kth, NEG_INF, logits)
-    if topp:
-        sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
-        cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits), axis=-1)
-        # Keep the smallest prefix whose mass reaches topp: a token stays if the mass before it is < topp.
-        keep_count = jnp.sum(cumulative - jax.nn.softmax(sorted_logits) < topp, axis=-1, keepdims=True)
-        cutoff = jnp.take_along_axis(sorted_logits, keep_count - 1, axis=-1)
-        logits = jnp.where(logits < cutoff, NEG_INF, logits)
-    return logits
+def top_k_filter(logits: Array, k: int) -> Array:
+    """Masks everything below each row's k-th largest logit."""
+    kth = jax.lax.top_k(logits, k)[0][..., -1:]
+    return jnp.where(logits < kth, NEG_INF, logits)
+
+
+def nucleus(logits: Array, top_p: Array) -> Array:
+    """Masks each row's logits outside its smallest set of tokens with mass >= top_p[row].
+
+    At least one token is kept; a row with top_p >= 1 is left as it is.
+    """
+    sorted_logits = -jnp.sort(-logits, axis=-1)
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    keep = jnp.maximum(jnp.sum(mass_before < top_p[:, None], axis=-1, keepdims=True), 1)
+    cutoff = jnp.take_along_axis(sorted_logits, keep - 1, axis=-1)
+    filtered = jnp.where(logits < cutoff, NEG_INF, logits)
+    return jnp.where((top_p < 1.0)[:, None], filtered, logits)
 
 
 class StepFn:
@@ -116,39 +120,92 @@ class StepFn:
         return logits[:, 0].astype(jnp.float32), variables["cache"]
 
 
-def sample(module: Any, params: Any, encoder_tokens: Array, rng: Array, p: DecodeParams) -> Decodes:
-    """Greedy (`method="greedy"` or temperature 0) or temperature / top-k / top-p sampling."""
-    batch, n, length = encoder_tokens.shape[0], p.num_decodes, p.max_decode_length
-    rows = batch * n
-    step = StepFn(module, params, encoder_tokens, n, length)
-    greedy = p.method == "greedy" or p.temperature == 0.0
+def sample_rows(
+    module: Any,
+    params: Any,
+    rows: dict[str, Array],
+    *,
+    length: int,
+    eos_id: int,
+    copies: int = 1,
+    topk: int = 0,
+    top_logprobs: int = 0,
+) -> dict[str, Array]:
+    """Decodes R rows, each with its own sampling settings, in one compiled loop.
+
+    `rows` holds `encoder_tokens` [R / copies, L_in] (each input is encoded once and serves
+    `copies` consecutive rows) and per row: `temperature` (0 = greedy), `top_p` (1 = off),
+    `max_tokens` (a row stops there or at EOS; 0 = padding, never decoded) and `keys` (PRNG
+    keys [R, 2]). Per-row settings let one program serve any mix of requests (the server
+    batches them); `topk` and `top_logprobs` (the k most likely tokens and log-probs at each
+    step) are static. Returns tokens, the model's log-prob of each (temperature 1,
+    unfiltered), and the top alternatives; positions past a row's end hold 0.
+    """
+    temperature, top_p, max_tokens, keys = rows["temperature"], rows["top_p"], rows["max_tokens"], rows["keys"]
+    count = temperature.shape[0]
+    step = StepFn(module, params, rows["encoder_tokens"], copies, length)
+    greedy = temperature <= 0.0
+    all_greedy = jnp.all(greedy | (max_tokens <= 0))
+    # A tiny positive temperature is near-greedy; the floor keeps logits / temperature finite.
+    safe_temperature = jnp.maximum(jnp.where(greedy, 1.0, temperature), 1e-6)[:, None]
+
+    def choose_greedy(logits: Array, i: Array) -> Array:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+    def choose_sampled(logits: Array, i: Array) -> Array:
+        scaled = logits / safe_temperature
+        if topk:
+            scaled = top_k_filter(scaled, topk)
+        scaled = jax.lax.cond(jnp.any(top_p < 1.0), nucleus, lambda x, _: x, scaled, top_p)
+        drawn = jax.vmap(jax.random.categorical)(jax.vmap(jax.random.fold_in, (0, None))(keys, i), scaled)
+        return jnp.where(greedy, jnp.argmax(logits, axis=-1), drawn).astype(jnp.int32)
 
     def body(state: tuple) -> tuple:
-        i, token, cache, tokens, log_probs, done, rng = state
+        i, token, cache, tokens, log_probs, top_ids, top_lps, done = state
         logits, cache = step(cache, token)
         model_log_probs = jax.nn.log_softmax(logits)
-        rng, key = jax.random.split(rng)
-        if greedy:
-            chosen = jnp.argmax(logits, axis=-1)
-        else:
-            chosen = jax.random.categorical(key, filter_logits(logits, p.temperature, p.topk, p.topp))
+        # All-greedy batches skip the sampling work (random draws over the vocabulary, the top-p sort).
+        chosen = jax.lax.cond(all_greedy, choose_greedy, choose_sampled, logits, i)
         chosen = jnp.where(done, 0, chosen).astype(jnp.int32)
         chosen_log_prob = jnp.take_along_axis(model_log_probs, chosen[:, None], axis=-1)[:, 0]
         tokens = tokens.at[:, i].set(chosen)
         log_probs = log_probs.at[:, i].set(jnp.where(done, 0.0, chosen_log_prob))
-        return i + 1, chosen, cache, tokens, log_probs, done | (chosen == p.eos_id), rng
+        if top_logprobs:
+            values, ids = jax.lax.top_k(model_log_probs, top_logprobs)
+            top_ids = top_ids.at[:, i].set(jnp.where(done[:, None], 0, ids))
+            top_lps = top_lps.at[:, i].set(jnp.where(done[:, None], 0.0, values))
+        done = done | (chosen == eos_id) | (i + 1 >= max_tokens)
+        return i + 1, chosen, cache, tokens, log_probs, top_ids, top_lps, done
 
     state = (
         jnp.zeros((), jnp.int32),
-        jnp.zeros((rows,), jnp.int32),
+        jnp.zeros((count,), jnp.int32),
         step.initial_cache,
-        jnp.zeros((rows, length), jnp.int32),
-        jnp.zeros((rows, length), jnp.float32),
-        jnp.zeros((rows,), jnp.bool_),
-        rng,
+        jnp.zeros((count, length), jnp.int32),
+        jnp.zeros((count, length), jnp.float32),
+        jnp.zeros((count, length, top_logprobs), jnp.int32),
+        jnp.zeros((count, length, top_logprobs), jnp.float32),
+        max_tokens <= 0,
     )
-    _, _, _, tokens, log_probs, _, _ = jax.lax.while_loop(lambda s: (s[0] < length) & ~jnp.all(s[5]), body, state)
-    tokens, log_probs = tokens.reshape(batch, n, length), log_probs.reshape(batch, n, length)
+    state = jax.lax.while_loop(lambda s: (s[0] < length) & ~jnp.all(s[-1]), body, state)
+    _, _, _, tokens, log_probs, top_ids, top_lps, _ = state
+    return {"tokens": tokens, "log_probs": log_probs, "top_ids": top_ids, "top_log_probs": top_lps}
+
+
+def sample(module: Any, params: Any, encoder_tokens: Array, rng: Array, p: DecodeParams) -> Decodes:
+    """Greedy (`method="greedy"` or temperature 0) or temperature / top-k / top-p sampling."""
+    batch, n, length = encoder_tokens.shape[0], p.num_decodes, p.max_decode_length
+    count = batch * n
+    greedy = p.method == "greedy" or p.temperature == 0.0
+    rows = {
+        "encoder_tokens": encoder_tokens,
+        "temperature": jnp.full((count,), 0.0 if greedy else p.temperature, jnp.float32),
+        "top_p": jnp.full((count,), p.topp or 1.0, jnp.float32),
+        "max_tokens": jnp.full((count,), length, jnp.int32),
+        "keys": jax.random.split(rng, count),
+    }
+    out = sample_rows(module, params, rows, length=length, eos_id=p.eos_id, copies=n, topk=p.topk)
+    tokens, log_probs = out["tokens"].reshape(batch, n, length), out["log_probs"].reshape(batch, n, length)
     return _sorted(tokens, log_probs, jnp.sum(log_probs, axis=-1), p.eos_id)
 
 
