@@ -24,9 +24,12 @@ setup(
         "seqio>=0.0.19",
         "tensorflow-datasets",
         "sentencepiece",
+        "aiohttp",  # distill.generate: the asyncio client for teacher endpoints
+        "tiktoken",  # distill.build: re-tokenizing teacher text with a named BPE (p50k_base, ...)
+        "matplotlib",  # distill.report: plots
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "openai"],  # openai: the official client tests the server
+        "dev": ["pytest>=8", "ruff>=0.6", "openai", "hypothesis"],  # openai: the official client tests the server
         # The Hugging Face side (benchmark peer, checkpoint conversion). torch 2.13.0 is the CPU
         # build pip finds on these machines; an unpinned torch resolves to a multi-GB CUDA build.
         "hf": ["torch==2.13.0", "transformers>=4.40", "safetensors"],
