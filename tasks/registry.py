@@ -10,6 +10,8 @@ Tasks:
 * `bbh_{task}_cot`, `bbh_{task}_ao` for the 27 BIG-Bench Hard tasks: split `test` (all examples).
 
 Mixtures: `math_ood_{format}` (multiarith, asdiv, svamp, addsub, singleeq; validation / test),
+`math_{format}` (GSM8K and those five: the evaluation set a specialization run tracks, in- and
+out-of-distribution side by side), `synthetic_{format}` (k = 2..5),
 `bbh_cot` and `bbh_ao` (the 27 tasks), all at equal rates (they are for evaluation).
 
 Every task yields `inputs`, `targets` (tokenized), `inputs_pretokenized`, `targets_pretokenized`,
@@ -100,7 +102,8 @@ def bbh_task_names() -> list[str]:
 
 
 def mixture_names() -> list[str]:
-    return [f"math_ood_{fmt}" for fmt in MATH_FORMATS] + [f"bbh_{fmt}" for fmt in BBH_FORMATS]
+    math = [f"{prefix}_{fmt}" for prefix in ("math_ood", "math", "synthetic") for fmt in MATH_FORMATS]
+    return math + [f"bbh_{fmt}" for fmt in BBH_FORMATS]
 
 
 def register() -> None:
@@ -117,5 +120,7 @@ def register() -> None:
             _add_task(f"bbh_{task}_{fmt}", _bbh_dataset_fn(task, fmt), ("test",), postprocess, answers.bbh_accuracy)
     for fmt in MATH_FORMATS:
         _add_mixture(f"math_ood_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.OOD_DATASETS])
+        _add_mixture(f"math_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.MATH_DATASETS])
+        _add_mixture(f"synthetic_{fmt}", [f"{dataset}_{fmt}" for dataset in SYNTHETIC_DATASETS])
     for fmt in BBH_FORMATS:
         _add_mixture(f"bbh_{fmt}", [f"bbh_{task}_{fmt}" for task in sources.BBH_TASKS])

@@ -34,7 +34,7 @@ def eval_split(name: str) -> str:
 
 
 def test_names() -> None:
-    assert len(MATH) == 40 and len(BBH) == 54 and len(MIXTURES) == 6
+    assert len(MATH) == 40 and len(BBH) == 54 and len(MIXTURES) == 14
     for name in ("gsm8k_ic_cot", "svamp_zs_cot", "asdiv_ic_ao", "singleeq_zs_ao", "synthetic_k3_ic_cot"):
         assert name in MATH
     assert "bbh_dyck_languages_cot" in BBH and "bbh_word_sorting_ao" in BBH
@@ -45,13 +45,17 @@ def test_names() -> None:
         "math_ood_ic_cot",
         "bbh_cot",
         "bbh_ao",
-    }
+    } | {f"{prefix}_{fmt}" for prefix in ("math", "synthetic") for fmt in ("zs_ao", "zs_cot", "ic_ao", "ic_cot")}
     registered = set(seqio.TaskRegistry.names())
     assert set(MATH + BBH) <= registered and "synthetic_arithmetic_bytes" in registered
     assert set(MIXTURES) <= set(seqio.MixtureRegistry.names())
     ood = seqio.get_mixture_or_task("math_ood_ic_cot")
     assert sorted(t.name for t in ood.tasks) == sorted(f"{d}_ic_cot" for d in sources.OOD_DATASETS)
     assert len(seqio.get_mixture_or_task("bbh_cot").tasks) == 27
+    math = seqio.get_mixture_or_task("math_zs_cot")
+    assert sorted(t.name for t in math.tasks) == sorted(f"{d}_zs_cot" for d in sources.MATH_DATASETS)
+    synthetic = seqio.get_mixture_or_task("synthetic_ic_ao")
+    assert sorted(t.name for t in synthetic.tasks) == [f"synthetic_k{k}_ic_ao" for k in (2, 3, 4, 5)]
     assert seqio.get_mixture_or_task("gsm8k_zs_cot").splits == ("train", "validation", "test")
     assert seqio.get_mixture_or_task("svamp_zs_cot").splits == ("validation", "test")
     assert seqio.get_mixture_or_task("bbh_navigate_cot").splits == ("test",)
