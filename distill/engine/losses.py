@@ -130,3 +130,83 @@ class CrossEntropyLoss:
         z = z * weights
         total, z_total = jnp.sum(loss), jnp.sum(z)
         return total, {"z_loss": z_total, "cross_ent_loss": total - z_total}
+
+
+# Teacher features in a distillation batch ([batch, length, K]; `tasks.teacher_features`).
+TEACHER_IDS = "decoder_teacher_topk_ids"
+TEACHER_LOGPROBS = "decoder_teacher_topk_logprobs"
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionMatchingLoss:
+    """Fu et al.'s distribution matching: cross-entropy against the teacher's top-k where it has mass, else NLL.
+
+    Per target position with teacher mass (a row of `decoder_teacher_topk_logprobs` with a finite
+    entry), the loss is `dm_weight * H(q, p_student) + (1 - dm_weight) * NLL(sampled token)`, with
+    `H(q, p) = -sum_k q_k log p(id_k)`: the forward KL(q || p) up to q's entropy, a constant. Positions
+    without mass (answer-only targets, EOS, tokens the alignment could not transfer) and batches
+    without teacher features (evaluation tasks) get the NLL of the target token, so a one-hot teacher
+    on the target is exactly NLL. `dm_weight=0` is sample matching, the paper's ablation.
+
+    `renormalize=False` (the paper's choice) uses the teacher's top-k probabilities as they are (sum
+    <= 1): the missing mass is dropped, not given to any token. The term's minimum is still the
+    renormalized top-k distribution (-sum_k q_k log p_k is smallest at p = q / sum q), but each
+    position weighs in proportion to its top-k mass, so positions where the teacher spread
+    probability beyond its top k count less. `renormalize=True` rescales every row to sum to 1.
+
+    Metric sums (summarized by `models.summarize_metrics`): `dm_loss` and `nll_loss`, the parts of
+    the loss from the teacher term and from NLL (`loss = dm_loss + nll_loss + z_loss`), and
+    `teacher_kl_sum` / `teacher_kl_tokens`: KL(renormalized teacher top-k || student) summed over, and
+    counted on, positions with teacher mass (the student's probabilities are not renormalized, so it
+    is >= 0 and 0 only when the student puts all its mass on the top k in the teacher's proportions).
+    All terms are finite for -inf log-probs, in values and gradients.
+    """
+
+    dm_weight: float = 1.0
+    renormalize: bool = False
+    z_loss: float = 0.0
+
+    def __call__(self, logits: Array, batch: Mapping[str, Array], weights: Array) -> tuple[Array, dict[str, Array]]:
+        logits = logits.astype(jnp.float32)
+        log_z = jax.nn.logsumexp(logits, axis=-1)
+        targets = batch["decoder_target_tokens"]
+        nll = log_z - jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+        z = self.z_loss * jnp.square(log_z) * weights
+        if TEACHER_IDS in batch:
+            teacher_ce, kl, transferred = _teacher_terms(
+                logits, log_z, batch[TEACHER_IDS], batch[TEACHER_LOGPROBS], self.renormalize
+            )
+            transferred = transferred * weights
+        else:
+            teacher_ce = kl = transferred = jnp.zeros_like(nll)
+        matched = self.dm_weight * transferred
+        dm, nll = jnp.sum(matched * teacher_ce), jnp.sum((weights - matched) * nll)
+        total = dm + nll + jnp.sum(z)
+        metrics = {
+            "z_loss": jnp.sum(z),
+            "cross_ent_loss": dm + nll,
+            "dm_loss": dm,
+            "nll_loss": nll,
+            "teacher_kl_sum": jnp.sum(transferred * kl),
+            "teacher_kl_tokens": jnp.sum(transferred),
+        }
+        return total, metrics
+
+
+def _teacher_terms(
+    logits: Array, log_z: Array, ids: Array, logprobs: Array, renormalize: bool
+) -> tuple[Array, Array, Array]:
+    """Per position: cross-entropy against the teacher's top-k, KL(renormalized top-k || student), has-mass (0/1).
+
+    -inf entries get probability 0 and never meet a log, so no NaN reaches values or gradients.
+    """
+    logprobs = logprobs.astype(jnp.float32)
+    real = logprobs > -jnp.inf
+    has_mass = jnp.any(real, axis=-1)
+    row_log_mass = jnp.where(has_mass, jax.nn.logsumexp(jnp.where(real, logprobs, -jnp.inf), axis=-1), 0.0)
+    normalized = jnp.where(real, logprobs - row_log_mass[..., None], 0.0)  # log of the renormalized top-k
+    probs = jnp.where(real, jnp.exp(normalized if renormalize else jnp.where(real, logprobs, 0.0)), 0.0)
+    student = jnp.take_along_axis(logits, ids, axis=-1) - log_z[..., None]  # log p_student(id_k)
+    teacher_ce = -jnp.sum(probs * student, axis=-1)
+    kl = jnp.sum(jnp.where(real, jnp.exp(normalized) * (normalized - student), 0.0), axis=-1)
+    return teacher_ce, jax.lax.stop_gradient(kl), has_mass.astype(jnp.float32)

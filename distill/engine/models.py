@@ -21,6 +21,7 @@ Batch = Mapping[str, Array]
 Metrics = dict[str, Array]
 
 _FROM_BATCH = object()  # Sentinel: resolve the loss normalizer on the batch given.
+_COUNT_METRICS = ("accuracy_correct", "total_tokens", "examples")  # Summarized above, under other names.
 PACKING_KEYS = ("encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
 
 
@@ -164,7 +165,14 @@ def summarize_metrics(sums: Mapping[str, Any], steps: int) -> dict[str, float]:
         "accuracy": sums.get("accuracy_correct", 0.0) / tokens,
         "nonpadding_tokens": sums.get("nonpadding_tokens", 0.0) / steps,
     }
-    for key in ("z_loss", "cross_ent_loss"):
-        if key in sums:
-            out[key] = sums[key] / steps
+    # The target loss's own metrics (z_loss, cross_ent_loss, ...) averaged per step, except
+    # `<name>_sum` / `<name>_tokens` pairs: a mean per counted token (e.g. the teacher KL over
+    # positions with teacher mass).
+    pairs = {key[: -len("_sum")] for key in sums if key.endswith("_sum") and key[: -len("_sum")] + "_tokens" in sums}
+    for name in pairs:
+        out[name] = sums[name + "_sum"] / max(sums[name + "_tokens"], 1e-9)
+    paired = {f"{name}_{part}" for name in pairs for part in ("sum", "tokens")}
+    for key, value in sums.items():
+        if key not in out and key not in paired and key not in _COUNT_METRICS:
+            out[key] = value / steps
     return out

@@ -70,9 +70,10 @@ class ProgressLine:
             return
         eta = (self.total_steps - step) * summary["timing/seconds_per_step"]
         tokens = summary["timing/target_tokens_per_second"]
+        teacher_kl = f"teacher KL {summary['teacher_kl']:.3f} | " if "teacher_kl" in summary else ""
         print(
             f"step {step}/{self.total_steps} | loss {summary['loss']:.4f} "
-            f"({summary['loss_per_nonpadding_target_token']:.4f}/token) | acc {summary['accuracy']:.3f} | "
+            f"({summary['loss_per_nonpadding_target_token']:.4f}/token) | acc {summary['accuracy']:.3f} | {teacher_kl}"
             f"lr {summary['learning_rate']:.2e} | {tokens / 1000:.1f}k tok/s | "
             f"{summary['timing/seconds_per_step']:.3f} s/step | ETA {_duration(eta)}",
             flush=True,

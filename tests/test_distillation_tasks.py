@@ -1,0 +1,254 @@
+"""Distillation tasks from a records directory: aligned teacher rows, packing, mixture rates, gin run.
+
+The records directories are written here with `distill.records` (the contract with `distill.build`):
+targets drawn from a few T5 tokens, teacher rows with transferred mass (partly filled rows, an
+exact log-prob 0.0, id 0 with mass) and rows without mass, as the builder writes them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import gin
+import numpy as np
+import pytest
+import seqio
+import tensorflow as tf
+
+import tasks  # noqa: F401 - registers the plain tasks (for the name clash)
+from distill import records
+from distill.engine import gin_utils
+from distill.engine.train import train
+from tasks import data_dir, distillation
+from tasks.teacher_features import (
+    DECODER_TEACHER_IDS,
+    DECODER_TEACHER_LOGPROBS,
+    TEACHER_IDS,
+    TEACHER_LOGPROBS,
+    DistillationFeatureConverter,
+)
+from tests.conftest import REPO_ROOT
+
+K = 3
+COUNTS = {"zs_cot": 14, "ic_cot": 9, "zs_ao": 5}
+TOKENS = np.arange(3, 15)  # A few T5 ids: the micro student can learn the teacher over them.
+
+
+def teacher_rows(length: int, rng: np.random.Generator, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    ids, logprobs = records.no_mass_rows(length, K)
+    if fmt.endswith("ao"):
+        return ids, logprobs
+    for pos in range(length):
+        kind = pos % 4
+        if kind == 3:
+            continue  # a position the alignment could not transfer
+        ids[pos] = rng.choice(TOKENS, K, replace=False)
+        probs = rng.dirichlet(np.ones(K)) * (0.9 if kind == 1 else 1.0)
+        logprobs[pos] = np.log(probs)
+        if kind == 2:
+            ids[pos, 1:], logprobs[pos, 1:] = (0, 0), records.NO_MASS  # a one-hot row, log-prob exactly 0.0
+            logprobs[pos, 0] = 0.0
+        if pos == 1:
+            ids[pos, 2] = 0  # id 0 carrying mass
+    return ids, logprobs
+
+
+def write_records(out: str, counts: dict[str, int], seed: int = 0, bad_row: bool = False) -> dict[str, dict]:
+    """A records directory (2 shards per format); returns the examples by question id."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(out, exist_ok=True)
+    formats, written = {}, {}
+    for fmt, count in counts.items():
+        files = [records.shard_name(fmt, i, 2) for i in range(2)]
+        writers = [tf.io.TFRecordWriter(os.path.join(out, name)) for name in files]
+        for i in range(count):
+            length = int(rng.integers(1, 15))
+            ids, logprobs = teacher_rows(length, rng, fmt)
+            example = records.DistillExample(
+                f"Q: {fmt} question {i} A:", "", rng.choice(TOKENS, length), ids, logprobs, fmt, f"{fmt}-{i}", i, "1"
+            )
+            if bad_row:  # past DistillExample's own check, as a buggy writer might
+                example.teacher_ids, example.teacher_logprobs = ids[1:], logprobs[1:]
+            writers[i % 2].write(records.serialize(example))
+            written[example.question_id] = example
+        for writer in writers:
+            writer.close()
+        formats[fmt] = {"examples": count, "files": files}
+    records.write_manifest(out, {"top_k": K, "vocabulary": data_dir.t5_sentencepiece_model(), "formats": formats})
+    return written
+
+
+@pytest.fixture(scope="module")
+def records_dir(tmp_path_factory) -> tuple[str, dict]:
+    out = str(tmp_path_factory.mktemp("records"))
+    return out, write_records(out, COUNTS)
+
+
+def numpy_examples(name: str, lengths: dict[str, int]) -> list[dict]:
+    ds = seqio.get_mixture_or_task(name).get_dataset(lengths, split="train", shuffle=False)
+    return list(ds.as_numpy_iterator())
+
+
+def test_task_examples_end_in_eos_with_a_no_mass_teacher_row(records_dir) -> None:
+    path, written = records_dir
+    assert distillation.register_distillation(path) == "distill"
+    vocab = seqio.get_mixture_or_task("distill_zs_cot").output_features["inputs"].vocabulary
+    for name, target_length in (("distill_zs_cot", 6), ("distill_zs_ao", 64)):
+        examples = numpy_examples(name, {"inputs": 8, "targets": target_length})
+        assert len(examples) == COUNTS[name.split("_", 1)[1]]
+        for example in examples:
+            source = written[example["question_id"].decode()]
+            kept = min(len(source.targets), target_length - 1)
+            np.testing.assert_array_equal(example["targets"], [*source.targets[:kept], 1])
+            np.testing.assert_array_equal(example["inputs"], [*vocab.encode(source.inputs_pretokenized)[:7], 1])
+            np.testing.assert_array_equal(example[TEACHER_IDS], [*source.teacher_ids[:kept], [0] * K])
+            np.testing.assert_array_equal(
+                example[TEACHER_LOGPROBS], [*source.teacher_logprobs[:kept], [records.NO_MASS] * K]
+            )
+
+
+def segments(row: dict, segment_ids: np.ndarray | None) -> list[dict]:
+    """The examples of one converted row: by decoder segment when packed, else the non-padding prefix."""
+    keys = ("decoder_target_tokens", DECODER_TEACHER_IDS, DECODER_TEACHER_LOGPROBS)
+    if segment_ids is None:
+        keep = row["decoder_target_tokens"] > 0
+        return [{key: row[key][keep] for key in keys}]
+    return [{key: row[key][segment_ids == s] for key in keys} for s in range(1, segment_ids.max() + 1)]
+
+
+def test_packed_batches_reconstruct_the_unpacked_teacher_features(records_dir) -> None:
+    distillation.register_distillation(records_dir[0])
+    lengths = {"inputs": 32, "targets": 24}
+    converted = {}
+    for pack in (False, True):
+        ds = seqio.get_dataset("distill_zs_cot", lengths, DistillationFeatureConverter(pack=pack), shuffle=False)
+        converted[pack] = list(ds.batch(4).as_numpy_iterator())
+    unpacked = [
+        example
+        for batch in converted[False]
+        for row in range(len(batch["decoder_target_tokens"]))
+        for example in segments({k: v[row] for k, v in batch.items()}, None)
+    ]
+    packed, rows = [], 0
+    for batch in converted[True]:
+        assert batch[DECODER_TEACHER_IDS].shape[1:] == (24, K) and batch[DECODER_TEACHER_LOGPROBS].dtype == np.float32
+        padding = batch["decoder_segment_ids"] == 0
+        assert (batch[DECODER_TEACHER_IDS][padding] == 0).all()
+        assert (batch[DECODER_TEACHER_LOGPROBS][padding] == records.NO_MASS).all()
+        for row, segment_ids in enumerate(batch["decoder_segment_ids"]):
+            packed += segments({k: v[row] for k, v in batch.items()}, segment_ids)
+            rows += 1
+    assert len(packed) == len(unpacked) == COUNTS["zs_cot"] and rows < len(packed), "examples share packed rows"
+    for got, want in zip(packed, unpacked, strict=True):
+        for key, value in want.items():
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_a_dataset_without_teacher_features_converts_as_enc_dec() -> None:
+    """Evaluation tasks go through the distillation model's converter unchanged."""
+    rng = np.random.default_rng(1)
+    rows = [
+        {key: rng.integers(1, 99, rng.integers(1, 12), dtype=np.int32) for key in ("inputs", "targets")}
+        for _ in range(9)
+    ]
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(rows), output_signature={k: tf.TensorSpec([None], tf.int32) for k in ("inputs", "targets")}
+    )
+    lengths = {"inputs": 32, "targets": 32}
+    for pack in (False, True):
+        plain, distill = (
+            next(cls(pack=pack)(ds, lengths).batch(4).as_numpy_iterator())
+            for cls in (seqio.EncDecFeatureConverter, DistillationFeatureConverter)
+        )
+        assert plain.keys() == distill.keys()
+        for key, value in plain.items():
+            np.testing.assert_array_equal(distill[key], value)
+
+
+def test_mixture_rates_follow_example_counts_or_weights(records_dir) -> None:
+    path = records_dir[0]
+
+    def rates(name: str) -> dict[str, float]:
+        mixture = seqio.get_mixture_or_task(name)
+        return {task.name.removeprefix(f"{name}_"): mixture.get_rate(task) for task in mixture.tasks}
+
+    distillation.register_distillation(path, name="by_size")
+    assert rates("by_size") == {fmt: float(count) for fmt, count in COUNTS.items()}
+    weights = {"ic_cot": 3.0, "zs_cot": 1.0}
+    distillation.register_distillation(path, name="weighted", formats=["ic_cot", "zs_cot"], weights=weights)
+    assert rates("weighted") == weights
+    with pytest.raises(ValueError, match="must name exactly the formats"):
+        distillation.register_distillation(path, name="weighted", weights=weights)
+
+
+def test_registration_replaces_its_own_tasks_and_refuses_clashes(records_dir, tmp_path) -> None:
+    distillation.register_distillation(records_dir[0], name="again")
+    write_records(str(tmp_path), {"ic_cot": 2})
+    distillation.register_distillation(str(tmp_path), name="again")  # a re-parsed config, another directory
+    assert [task.name for task in seqio.get_mixture_or_task("again").tasks] == ["again_ic_cot"]
+    assert len(numpy_examples("again_ic_cot", {"inputs": 16, "targets": 16})) == 2
+    with pytest.raises(ValueError, match=r"\['gsm8k_ic_cot', 'gsm8k_zs_ao', 'gsm8k_zs_cot'\] already registered"):
+        distillation.register_distillation(records_dir[0], name="gsm8k")
+    assert "gsm8k_zs_cot" in seqio.TaskRegistry.names() and "gsm8k" not in seqio.MixtureRegistry.names()
+
+
+def test_bad_records_directories_are_reported(records_dir, tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        distillation.register_distillation(str(tmp_path))
+    with pytest.raises(ValueError, match=r"manifest.json: field 'formats' has no examples for \['ic_ao'\]"):
+        distillation.register_distillation(records_dir[0], formats=["ic_ao"])
+    write_records(str(tmp_path), {"zs_cot": 2}, bad_row=True)
+    distillation.register_distillation(str(tmp_path), name="bad")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"teacher_topk_ids is not \[len\(targets\), K=3\]"):
+        numpy_examples("bad_zs_cot", {"inputs": 16, "targets": 16})
+
+
+def scalars(log_dir: str, tag: str) -> list[float]:
+    values = {}
+    for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = value.simple_value
+    return [values[step] for step in sorted(values)]
+
+
+def test_distill_gin_trains_a_micro_student_toward_the_teacher(records_dir, tmp_path, monkeypatch) -> None:
+    """gin/runs/distill.gin with the t5_1_1 micro model, through the real train loop (packing on)."""
+    monkeypatch.setattr(sys.modules["__main__"], "train", train, raising=False)
+    monkeypatch.chdir(REPO_ROOT)
+    overrides = tmp_path / "overrides.gin"
+    overrides.write_text(
+        "from __gin__ import dynamic_registration\nimport __main__ as train_script\n"
+        "train_script.train.train_eval_dataset_cfg = None\ntrain_script.train.infer_eval_dataset_cfg = None\n"
+        "train_script.train.stats_period = 1\n"
+    )
+    flags = [
+        f'--gin.MODEL_DIR="{tmp_path / "model"}"',
+        f'--gin.RECORDS_DIR="{records_dir[0]}"',
+        "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 16}",
+        "--gin.TRAIN_STEPS=12",
+        "--gin.BATCH_SIZE=8",
+        "--gin.INITIAL_CHECKPOINT_PATH=None",
+        "--gin.DROPOUT_RATE=0.0",
+        "--gin.ACTIVATION_DTYPE='float32'",
+        "--gin.RANDOM_SEED=0",
+        "--gin.utils.create_learning_rate_scheduler.base_learning_rate=0.05",
+        "--gin.utils.create_learning_rate_scheduler.warmup_steps=1",
+    ]
+    bindings = [flag.split("=", 1)[1] for flag in gin_utils.rewrite_gin_args(flags)]
+    gin.clear_config(clear_constants=True)
+    try:
+        gin_utils.parse_gin_flags(
+            ["."], ["gin/models/t5_1_1/micro.gin", "gin/runs/distill.gin", str(overrides)], bindings
+        )
+        step, _ = gin.get_configurable(train)()
+    finally:
+        gin.clear_config(clear_constants=True)
+    assert step == 12
+    assert "DistributionMatchingLoss" in (tmp_path / "model" / "config.gin").read_text()
+    kl = scalars(str(tmp_path / "model" / "train"), "teacher_kl")
+    assert len(kl) == 12 and kl[-1] < 0.5 * kl[0], f"teacher KL per step: {kl}"
+    assert all(value > 0 for value in scalars(str(tmp_path / "model" / "train"), "dm_loss"))
