@@ -102,3 +102,18 @@ def test_decode_bench_micro_writes_json(tmp_path) -> None:
     for result in report["results"]:
         assert result["tokens_per_s"] > 0 and result["decode_s"] > 0
     assert report["speedup_vs_peer"]["micro"] > 0
+
+
+def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
+    """The teacher-client benchmark against its zero-latency server process (a few requests, no timing asserted)."""
+    out = tmp_path / "generate_client.json"
+    args = ["--concurrency", "1,2", "--n", "2", "--tokens", "20", "--requests", "4", "--json", str(out)]
+    script = os.path.join(REPO_ROOT, "bench", "generate_client.py")
+    proc = subprocess.run([sys.executable, script, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert [r["concurrency"] for r in report["results"]] == [1, 2]
+    for row in report["results"]:
+        assert (row["requests"], row["completions"]) == (4, 8)
+        assert row["completions_per_s"] > 0 and row["bytes_written"] > 0
+    assert report["writer"]["records"] == 8 and report["writer"]["records_per_s"] > 0
