@@ -115,9 +115,10 @@ def test_initial_checkpoint_restores_params_and_step_with_dtype_conversion(tmp_p
     assert all(float(jnp.abs(x).sum()) == 0 for x in jax.tree_util.tree_leaves(fresh.opt_state) if x.ndim > 1)
 
 
-def test_legacy_t5x_checkpoints_get_a_clear_error(tmp_path) -> None:
-    (tmp_path / "checkpoint").write_bytes(b"\x82")
-    with pytest.raises(ValueError, match="legacy T5X"):
-        checkpoints.resolve_state_dir(str(tmp_path))
+def test_unreadable_or_missing_checkpoints_get_a_clear_error(tmp_path) -> None:
+    (tmp_path / "checkpoint").write_bytes(b"\x82")  # A legacy T5X msgpack cut short.
+    train = make_trainer()
+    with pytest.raises(ValueError, match="not a T5X checkpoint"):
+        checkpoints.load_params(str(tmp_path), train.abstract_state.params, COUNTS)
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
-        checkpoints.resolve_state_dir(os.path.join(str(tmp_path), "missing"))
+        checkpoints.locate(os.path.join(str(tmp_path), "missing"))

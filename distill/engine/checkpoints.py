@@ -3,19 +3,28 @@
 `MODEL_DIR/checkpoint_<step>/state/` holds `{'target': params, 'state': {'step', 'opt_state'}}`
 with T5X's per-layer parameter names whether or not the run scans its layers. Saves are
 asynchronous where orbax supports it; restores go straight into the run's shardings.
+Initial params (`load_params`) may also come, unconverted, from T5X's own checkpoints: its
+orbax ones (the same tree, plus T5X's optimizer state) and its legacy msgpack + zarr ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.serialization
+import flax.traverse_util
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
+from etils import epath
 
+from distill.engine import storage, t5x_legacy
 from distill.engine.layout import layers_to_scanned, scanned_to_layers
 from distill.engine.trainer import TrainState
 
@@ -94,60 +103,165 @@ class CheckpointManager:
         self._manager.close()
 
 
-def resolve_state_dir(path: str) -> str:
-    """Finds the orbax item directory for a checkpoint path given as T5X users write it.
+@dataclasses.dataclass(frozen=True)
+class Located:
+    """A checkpoint found on disk: `kind` is ORBAX (`path` = the orbax item directory) or T5X_LEGACY."""
 
-    Accepts `.../checkpoint_<step>` (ours or T5X's orbax layout), its `state` item directory, or
-    a model directory (its latest checkpoint is used).
+    kind: str
+    path: str
+
+
+ORBAX, T5X_LEGACY = "orbax", "t5x_legacy"
+
+
+def locate(path: str) -> Located:
+    """Finds a checkpoint given as T5X users write it, locally or as a `gs://` URL.
+
+    Accepts `.../checkpoint_<step>` (ours or T5X's, orbax or legacy msgpack + zarr), an orbax
+    item directory (`.../state`), a single-file legacy msgpack, or a model directory (its latest
+    `checkpoint_<step>` is used).
     """
-    path = os.path.abspath(path)
-    if os.path.isfile(os.path.join(path, "checkpoint")):
-        raise ValueError(
-            f"{path} is a legacy T5X (msgpack + zarr) checkpoint; convert it with "
-            "`python -m distill.convert` or point INITIAL_CHECKPOINT_PATH at an orbax checkpoint."
-        )
-    if os.path.isdir(os.path.join(path, ITEM)):
-        return os.path.join(path, ITEM)
-    steps = sorted(
-        (int(name.rsplit("_", 1)[1]), name)
-        for name in (os.listdir(path) if os.path.isdir(path) else [])
-        if name.startswith(STEP_PREFIX + "_") and name.rsplit("_", 1)[1].isdigit()
-    )
+    if storage.is_file(path):
+        return Located(T5X_LEGACY, storage.normalize(path))
+    keys = set(storage.list_keys(path))
+    if "checkpoint" in keys:
+        return Located(T5X_LEGACY, storage.normalize(path))
+    for item in (f"{ITEM}/", ""):
+        if f"{item}_METADATA" in keys:
+            return Located(ORBAX, storage.join(path, item.rstrip("/")))
+    steps = {int(m.group(1)) for key in keys if (m := re.fullmatch(rf"{STEP_PREFIX}_(\d+)/.+", key))}
     if steps:
-        return os.path.join(path, steps[-1][1], ITEM)
-    if os.path.isdir(path):
-        return path
-    raise FileNotFoundError(f"No checkpoint at {path}")
+        return locate(storage.join(path, f"{STEP_PREFIX}_{max(steps)}"))
+    raise FileNotFoundError(
+        f"No checkpoint at {path}: expected a checkpoint_<step> directory (orbax `state/` or T5X `checkpoint` "
+        "msgpack), a single-file T5X msgpack, or a model directory holding checkpoint_<step> directories."
+    )
+
+
+def check_params(found: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]], where: str) -> None:
+    """Raises naming every missing, unexpected or misshapen param (`/`-joined T5X names)."""
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+
+    missing = sorted(expected.keys() - found.keys())
+    unexpected = sorted(found.keys() - expected.keys())
+    misshapen = [
+        f"{name} is {tuple(found[name])} in the checkpoint, {tuple(expected[name])} in the model"
+        for name in sorted(expected.keys() & found.keys())
+        if tuple(found[name]) != tuple(expected[name])
+    ]
+    problems = [
+        *([f"missing params: {listed(missing)}"] if missing else []),
+        *([f"params the model does not have: {listed(unexpected)}"] if unexpected else []),
+        *misshapen[:8],
+    ]
+    if problems:
+        raise ValueError(
+            f"Checkpoint {where} does not match the model ({'; '.join(problems)}). "
+            "Check that the model gin (sizes, logits_via_embedding, mlp_activations) is the checkpoint's."
+        )
+
+
+def _shapes(tree: Mapping) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(leaf.shape) for name, leaf in flax.traverse_util.flatten_dict(tree, sep="/").items()}
+
+
+def _shard_reader(leaf: t5x_legacy.Leaf, dtype: Any) -> Callable[[tuple[slice, ...]], np.ndarray]:
+    """Reads the slice a device holds, once per distinct slice (replicas share it), in `dtype`."""
+    cache: dict[tuple, np.ndarray] = {}
+
+    def read(index: tuple[slice, ...]) -> np.ndarray:
+        key = tuple((s.start, s.stop, s.step) for s in index)
+        if key not in cache:
+            cache[key] = leaf.read(index).astype(dtype)
+        return cache[key]
+
+    return read
+
+
+def _restore_legacy(path: str, per_layer: Mapping) -> tuple[dict, int]:
+    """Each param read straight into its shards (only the slices this host's devices hold) and dtype."""
+    checkpoint = t5x_legacy.read(path)
+    check_params({name: leaf.shape for name, leaf in checkpoint.params.items()}, _shapes(per_layer), path)
+    flat = {
+        name: jax.make_array_from_callback(a.shape, a.sharding, _shard_reader(checkpoint.params[name], a.dtype))
+        for name, a in flax.traverse_util.flatten_dict(per_layer, sep="/").items()
+    }
+    return flax.traverse_util.unflatten_dict(flat, sep="/"), checkpoint.step
+
+
+def _orbax_metadata(state_dir: str) -> Any:
+    """orbax's metadata of an item directory: `.tree` holds array metadata (shape, dtype) as leaves."""
+    metadata = ocp.PyTreeCheckpointer().metadata(state_dir)
+    return getattr(metadata, "item_metadata", None) or metadata
+
+
+def _restore_orbax(state_dir: str, per_layer: Mapping) -> tuple[dict, int]:
+    tree = _orbax_metadata(state_dir).tree
+    check_params(_shapes(tree.get("target") or {}), _shapes(per_layer), state_dir)
+    has_step = "step" in (tree.get("state") or {})
+    restore_args = jax.tree_util.tree_map(
+        lambda a: ocp.ArrayRestoreArgs(sharding=a.sharding, dtype=a.dtype, global_shape=a.shape), per_layer
+    )
+    item = {"target": per_layer}
+    args = {"target": restore_args}
+    if has_step:
+        item["state"] = {"step": jax.ShapeDtypeStruct((), jax.numpy.int32)}
+        mesh = jax.tree_util.tree_leaves(per_layer)[0].sharding.mesh
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        args["state"] = {"step": ocp.ArrayRestoreArgs(sharding=replicated)}
+    restored = ocp.PyTreeCheckpointer().restore(
+        state_dir, args=ocp.args.PyTreeRestore(item=item, restore_args=args, partial_restore=True)
+    )
+    step = int(jax.device_get(restored["state"]["step"])) if has_step else 0
+    return restored["target"], step
+
+
+def _open_orbax_params(state_dir: str) -> dict[str, t5x_legacy.Leaf]:
+    """The params of an orbax checkpoint opened with tensorstore, at the specs orbax itself reads."""
+    metadata = _orbax_metadata(state_dir)
+    target = flax.traverse_util.flatten_dict(metadata.tree.get("target") or {}, sep="/")
+    use_ocdbt = storage.is_file(storage.join(state_dir, "manifest.ocdbt"))
+    context = ocp.type_handlers.get_ts_context(use_ocdbt=use_ocdbt)
+    opening = {}
+    for name in sorted(target):
+        info = ocp.type_handlers.ParamInfo(
+            name="target." + name.replace("/", "."),
+            parent_dir=epath.Path(state_dir),
+            is_ocdbt_checkpoint=use_ocdbt,
+            use_zarr3=getattr(metadata, "use_zarr3", False),
+            ts_context=context,
+        )
+        spec = ocp.type_handlers.get_json_tspec_read(info, use_ocdbt=use_ocdbt)
+        opening[name] = ts.open(spec, open=True, read=True, context=context)
+    return {name: t5x_legacy.Leaf(future.result()) for name, future in opening.items()}
+
+
+def open_params(path: str) -> dict[str, t5x_legacy.Leaf]:
+    """Every param of a checkpoint (any format `locate` finds) by `/`-joined T5X name, unread.
+
+    Each has `shape`, `dtype` and `read()`: converters hold one param at a time.
+    """
+    located = locate(path)
+    if located.kind == T5X_LEGACY:
+        return t5x_legacy.read(located.path).params
+    return _open_orbax_params(located.path)
 
 
 def load_params(path: str, abstract_params: Any, layer_counts: Mapping[str, int]) -> tuple[Any, int]:
     """Restores only the params (and the step, if saved) into the run's sharding and dtype.
 
-    Parameters are cast to the dtype of `abstract_params` on load (e.g. a bfloat16 checkpoint
-    into float32 params). Returns (params, checkpoint step or 0).
+    Reads our orbax checkpoints, T5X's orbax checkpoints and T5X's legacy msgpack + zarr ones
+    (see `locate`). Parameters are cast to the dtype of `abstract_params` on load (e.g. a
+    bfloat16 checkpoint into float32 params). A param missing from the checkpoint, or shaped
+    differently, fails naming it. Returns (params, checkpoint step or 0).
     """
-    state_dir = resolve_state_dir(path)
+    located = locate(path)
     per_layer = scanned_to_layers(dict(abstract_params), layer_counts)
-    restore_args = jax.tree_util.tree_map(
-        lambda a: ocp.ArrayRestoreArgs(sharding=a.sharding, dtype=a.dtype, global_shape=a.shape), per_layer
-    )
-    checkpointer = ocp.PyTreeCheckpointer()
-    metadata = checkpointer.metadata(state_dir)
-    tree = getattr(metadata, "item_metadata", None) or metadata
-    tree = getattr(tree, "tree", tree)
-    has_step = isinstance(tree, Mapping) and "step" in (tree.get("state") or {})
-    item = {"target": per_layer}
-    args = {"target": restore_args}
-    if has_step:
-        item["state"] = {"step": jax.ShapeDtypeStruct((), jax.numpy.int32)}
-        mesh = jax.tree_util.tree_leaves(abstract_params)[0].sharding.mesh
-        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-        args["state"] = {"step": ocp.ArrayRestoreArgs(sharding=replicated)}
-    log.info("Restoring params from %s", state_dir)
-    restored = checkpointer.restore(
-        state_dir, args=ocp.args.PyTreeRestore(item=item, restore_args=args, partial_restore=True)
-    )
-    params = layers_to_scanned(restored["target"], abstract_params, layer_counts)
+    log.info("Restoring params from %s (%s)", located.path, located.kind)
+    restore = _restore_legacy if located.kind == T5X_LEGACY else _restore_orbax
+    target, step = restore(located.path, per_layer)
+    params = layers_to_scanned(target, abstract_params, layer_counts)
     params = jax.device_put(params, jax.tree_util.tree_map(lambda a: a.sharding, abstract_params))
-    step = int(jax.device_get(restored["state"]["step"])) if has_step else 0
     return params, step
