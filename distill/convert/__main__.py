@@ -1,0 +1,3 @@
+from distill.convert.cli import main
+
+main()
