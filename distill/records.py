@@ -66,7 +66,11 @@ def no_mass_rows(length: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def serialize(example: DistillExample) -> bytes:
-    """A `tf.train.Example` in the wire format (TensorFlow imported lazily: only builders and readers need it)."""
+    """A `tf.train.Example` in the wire format (TensorFlow imported lazily: only builders and readers need it).
+
+    Deterministic (map entries in key order), so the same example gives the same bytes in every
+    process: a build's shards do not depend on hash seeds or worker count.
+    """
     import tensorflow as tf
 
     def text(value: str) -> tf.train.Feature:
@@ -82,7 +86,7 @@ def serialize(example: DistillExample) -> bytes:
         float_list=tf.train.FloatList(value=np.asarray(example.teacher_logprobs, np.float32).ravel())
     )
     features["sample_id"] = ints([example.sample_id])
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
 
 
 def feature_description() -> dict[str, Any]:
