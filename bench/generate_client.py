@@ -7,7 +7,7 @@ with `--top-logprobs` alternatives each, the shape of the OpenAI completions or 
 is measured is the client's own cost. On a 2-core machine each side gets one core.
 
 Reported per concurrency level: requests/s, completions/s (= records written per second), client
-CPU seconds per 1k completions; then the writer alone (`teacher_records.append`, fsync per batch).
+CPU seconds per 1k completions; then the writer alone (`jsonl.append`, fsync per batch).
 
   python bench/generate_client.py                                    # concurrency 1,16,64, n=8
   python bench/generate_client.py --api chat --n 1 --concurrency 64
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import gc
 import json
 import os
 import pathlib
@@ -163,15 +164,20 @@ def run_level(url: str, args: argparse.Namespace, concurrency: int, directory: s
 
 
 def bench_writer(path: str, batch: int) -> dict[str, Any]:
-    """`teacher_records.append` alone: records of a finished level rewritten in fsync'd batches."""
+    """The client's writer alone (`jsonl.append`): records of a finished level rewritten in fsync'd batches."""
     from distill import teacher_records
+    from distill.teacher import jsonl
 
     rows = list(teacher_records.read(path))
     target = path + ".rewrite"
+    gc.freeze()  # as during a run (`run._collections_paused`)
+    gc.disable()
     start = time.perf_counter()
     for i in range(0, len(rows), batch):
-        teacher_records.append(target, rows[i : i + batch])
+        jsonl.append(target, rows[i : i + batch])
     seconds = time.perf_counter() - start
+    gc.enable()
+    gc.unfreeze()
     return {"records": len(rows), "batch": batch, "seconds": seconds, "records_per_s": len(rows) / seconds}
 
 

@@ -6,12 +6,13 @@
 Defaults follow Fu et al. (paper-method.md 1.2): the 8-shot complexity-based prompt, temperature
 0.5, 256 tokens, top-5 log-probs, 40 samples per question. The default stop sequences
 ("\\nQuestion:", "\\nQ:") end a completion where the paper's cut would anyway, so they save
-tokens without changing a record; `--stop ''` sends none, as the paper did.
+tokens without changing what a record keeps; `--stop ''` sends none, as the paper did.
 
 Writes `--out` (teacher records, `distill/teacher_records.py`), `{out}.summary.json` and
 `{out}.errors.jsonl` (failed attempts). Rerun the same command to resume: stored samples are
-skipped. The API key is read from the variable named by `--api-key-env` and only ever sent in
-the Authorization header.
+skipped; exit status 3 means samples are still missing (a cap, a signal or failed requests).
+The API key is read from the variable named by `--api-key-env` and only ever sent in the
+Authorization header.
 """
 
 from __future__ import annotations
@@ -158,4 +159,4 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(3 if main()["run"]["missing"] else 0)  # 3: incomplete (a cap, a signal or failed requests)

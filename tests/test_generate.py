@@ -168,6 +168,9 @@ def test_openai_completion_and_chat_shapes_give_the_same_records(server, tmp_pat
         generate.main(run_args(server, tmp_path, out, "--api", api))
         rows[api] = by_pair(records(out))
     assert len(rows["chat"]) == 12
+    chat_file = str(tmp_path / "chat.jsonl")  # `jsonl.line` writes what json.dumps would
+    dumped = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records(chat_file)]
+    assert Path(chat_file).read_text().splitlines() == dumped
     for pair, chat in rows["chat"].items():
         completion = rows["completions"][pair]
         assert {**completion, "api": "chat"} == chat, pair

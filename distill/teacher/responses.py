@@ -117,9 +117,16 @@ def _completion_tokens(logprobs: Any, k: int, where: str) -> list[dict[str, Any]
     try:
         for token, value, top in zip(tokens, values, tops, strict=True):
             entry = _named(token, value)
-            # Sorting is stable, so equal log-probs keep the server's order.
+            # Sorting is stable, so equal log-probs keep the server's order. `_named`, inlined (hot loop).
             ranked = sorted(top.items(), key=_VALUE, reverse=True)[:k] if top else ()
-            entry["top"] = [_named(t, lp) for t, lp in ranked]
+            entry["top"] = [
+                {
+                    "token": t,
+                    "bytes": _string_bytes(t),
+                    "logprob": lp if lp.__class__ is float and MIN_LOGPROB <= lp <= 0.0 else _logprob(lp),
+                }
+                for t, lp in ranked
+            ]
             out.append(entry)
     except _MALFORMED as error:
         raise MalformedResponseError(f"{where}.tokens[{len(out)}]: {error}") from None

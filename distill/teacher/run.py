@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -194,9 +196,13 @@ class _Run:
         self.progress.show(budget.requests, self.client.retries, spend, final)
 
     async def _ticker(self) -> None:
+        last_collection = time.monotonic()
         while True:
             await asyncio.sleep(0.5)
             self._show()
+            if time.monotonic() - last_collection > GC_PERIOD_S:
+                gc.collect()
+                last_collection = time.monotonic()
 
     async def run(self, concurrency: int) -> None:
         writer = asyncio.create_task(self.store.writer(self.queue))
@@ -231,6 +237,29 @@ class _Run:
             self._show(final=True)
 
 
+GC_PERIOD_S = 60.0
+
+
+@contextlib.contextmanager
+def _collections_paused() -> Iterator[None]:
+    """Automatic cyclic garbage collection off for the run (`_Run._ticker` collects every minute).
+
+    Why: parsing responses allocates millions of small containers, which the collector keeps
+    scanning together with everything alive (the startup heap of tensorflow, imported by `tasks`,
+    and the parsed bodies of every request in flight), although none of them is in a cycle: they
+    are freed by reference counting. This halves the client's CPU per completion (chat: more).
+    """
+    enabled = gc.isenabled()
+    gc.freeze()  # the startup heap is not even scanned by the periodic collections
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.unfreeze()
+
+
 async def generate(
     questions: list[Question],
     origin: samples.Origin,
@@ -248,8 +277,9 @@ async def generate(
     run = _Run(
         questions, origin, sampling, store, client, Progress(total, done_before, progress_every_s, progress_stream)
     )
-    async with client:
-        await run.run(concurrency)
+    with _collections_paused():
+        async with client:
+            await run.run(concurrency)
     if run.error is not None:
         raise run.error
     missing = total - sum(len(store.done(q.id) & set(range(sampling.samples))) for q in questions)
