@@ -7,7 +7,8 @@ with `--top-logprobs` alternatives each, the shape of the OpenAI completions or 
 is measured is the client's own cost. On a 2-core machine each side gets one core.
 
 Reported per concurrency level: requests/s, completions/s (= records written per second), client
-CPU seconds per 1k completions; then the writer alone (`jsonl.append`, fsync per batch).
+CPU seconds per 1k completions; then the writer alone (`jsonl.append`, fsync per batch) and the
+scan that resuming a finished file costs.
 
   python bench/generate_client.py                                    # concurrency 1,16,64, n=8
   python bench/generate_client.py --api chat --n 1 --concurrency 64
@@ -181,6 +182,16 @@ def bench_writer(path: str, batch: int) -> dict[str, Any]:
     return {"records": len(rows), "batch": batch, "seconds": seconds, "records_per_s": len(rows) / seconds}
 
 
+def bench_resume(path: str) -> dict[str, Any]:
+    """Opening a finished file to resume it (`store.Store`: validates records, counts their tokens)."""
+    from distill.teacher import store
+
+    start = time.perf_counter()
+    records = store.Store(path).tally.records
+    seconds = time.perf_counter() - start
+    return {"records": records, "seconds": seconds, "records_per_s": records / seconds}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -216,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as directory:
             for concurrency in levels:
                 report["results"].append(run_level(url, args, concurrency, directory))
-            report["writer"] = bench_writer(os.path.join(directory, f"c{levels[-1]}.jsonl"), batch=64)
+            last = os.path.join(directory, f"c{levels[-1]}.jsonl")
+            report["writer"] = bench_writer(last, batch=64)
+            report["resume"] = bench_resume(last)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -228,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     writer = report["writer"]
     print(f"writer alone: {writer['records_per_s']:,.0f} records/s (fsync every {writer['batch']} records)")
+    print(f"resume scan: {report['resume']['records_per_s']:,.0f} records/s")
     out_path = pathlib.Path(args.json)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -117,3 +117,4 @@ def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
         assert (row["requests"], row["completions"]) == (4, 8)
         assert row["completions_per_s"] > 0 and row["bytes_written"] > 0
     assert report["writer"]["records"] == 8 and report["writer"]["records_per_s"] > 0
+    assert report["resume"]["records"] == 8
