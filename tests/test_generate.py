@@ -84,6 +84,11 @@ def test_default_prompt_is_the_papers_and_the_query_is_its_template() -> None:
     assert prompts.load("simple_4_cases").query("How many?").endswith("\nQ: How many?\nLet's think step by step")
     bbh = prompts.bbh("navigate")
     assert bbh.query("Turn left.") == formats.bbh_input("cot", sources.bbh_prompt("navigate"), "Turn left.")
+    first = questions.from_dataset("bbh_navigate", "test")[0]
+    assert first.id == "bbh-navigate-000" and first.task == "navigate" and first.gold in ("Yes", "No")
+    assert questions.grade(first, f"We end where we began. So the answer is {first.gold}.") == (first.gold, True)
+    math = questions.Question("q", "questions", "q", "?", "1080")
+    assert questions.grade(math, "So 1,000 + 80 = 1,080.\nThe answer is 1,080.") == ("1080", True)
 
 
 @pytest.mark.parametrize(
@@ -273,6 +278,15 @@ def test_api_key_never_reaches_records_logs_or_errors(server, tmp_path, capfd, c
     assert any("[REDACTED]" in text for text in written)
     for text in [*written, captured.out, captured.err, caplog.text, str(stopped.value)]:
         assert SECRET not in text and SECRET[3:] not in text
+
+
+def test_no_logprobs_gives_null_tokens_and_the_cut_text(server, tmp_path) -> None:
+    out = str(tmp_path / "out.jsonl")
+    generate.main(run_args(server, tmp_path, out, "--no-logprobs", "--api", "chat"))
+    rows = records(out)
+    assert len(rows) == 12 and all(r["tokens"] is None for r in rows)
+    assert rows[0]["completion"].endswith("The answer is " + rows[0]["gold_answer"] + ".")  # cut at the line end
+    assert all("logprobs" not in r["body"] and "top_logprobs" not in r["body"] for r in server.requests)
 
 
 def test_servers_without_n_get_one_request_per_sample(server, tmp_path) -> None:
