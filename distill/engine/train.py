@@ -130,8 +130,8 @@ def train(
     step = int(jax.device_get(state.step))
     meta.setdefault("initial_step", step)
     _write_json(os.path.join(model_dir, "run.json"), meta)
-    if relative_steps is not None:
-        total_steps = step + relative_steps
+    if relative_steps is not None:  # Counted from the run's first step, so a resumed run ends where it would have.
+        total_steps = meta["initial_step"] + relative_steps
 
     shard_id, num_shards = partitioner.data_layout(train_dataset_cfg.batch_size)
     batches = get_dataset_fn(

@@ -90,11 +90,17 @@ class Trainer:
         with self.partitioner.activation_context():
             return self._eval_step(params, dict(batch))
 
-    def compile_train_step(self, batch_shapes: Mapping[str, jax.ShapeDtypeStruct]) -> Any:
-        """Ahead-of-time lowering and compilation (for compile-time and memory reports)."""
+    def lower_train_step(self, batch_shapes: Mapping[str, jax.ShapeDtypeStruct]) -> Any:
+        """The train step traced and lowered for abstract shapes: no weights, no compile (config checks)."""
         rng = jax.ShapeDtypeStruct((2,), jnp.uint32)
         with self.partitioner.activation_context():
-            return self._train_step.lower(self.abstract_state, dict(batch_shapes), rng).compile()
+            return self._train_step.lower(self.abstract_state, dict(batch_shapes), rng)
+
+    def compile_train_step(self, batch_shapes: Mapping[str, jax.ShapeDtypeStruct]) -> Any:
+        """Ahead-of-time lowering and compilation (for compile-time and memory reports)."""
+        lowered = self.lower_train_step(batch_shapes)
+        with self.partitioner.activation_context():
+            return lowered.compile()
 
     def _grads(self, params: Any, batch: dict, rng: Array, normalizer: Any) -> tuple[Any, dict]:
         grad_fn = jax.grad(self.model.loss_fn, has_aux=True)
