@@ -9,7 +9,7 @@ Fields (JSON types):
 | field | type | meaning |
 | --- | --- | --- |
 | `schema` | str | `"cot-specialize/teacher-record/1"` |
-| `question_id` | str | stable id of the question within its dataset (e.g. `gsm8k/train/17`) |
+| `question_id` | str | stable id of the question within its dataset (the tasks' ids, e.g. `gsm8k-train-0017`) |
 | `dataset`, `split` | str | where the question came from (`questions` for a user's JSONL file) |
 | `question` | str | the question text as put into the prompt |
 | `gold_answer` | str | the reference answer (a number for math) |
@@ -108,25 +108,23 @@ def _validate_tokens(record: dict[str, Any], where: str) -> None:
 
 
 def read(path: str, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
-    """Yields validated records of a JSONL file.
+    """Yields validated records of a JSONL file, streaming (a full run's file is gigabytes).
 
     With `tolerate_torn_tail`, an unparsable last line without a newline (a write cut by a kill) is
     skipped with a warning; anywhere else a bad line is an error naming the file and line.
     """
     with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    last = len(lines) - 1
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if tolerate_torn_tail and number - 1 == last:
-                log.warning("%s:%d: dropping a torn last line (%d bytes): %s", path, number, len(raw), e.msg)
-                return
-            raise RecordError(f"{path}:{number}: not a JSON line ({e})") from None
-        yield validate(record, f"{path}:{number}")
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if tolerate_torn_tail and not raw.endswith(b"\n"):
+                    log.warning("%s:%d: dropping a torn last line (%d bytes): %s", path, number, len(raw), e)
+                    return
+                raise RecordError(f"{path}:{number}: not a JSON line ({e})") from None
+            yield validate(record, f"{path}:{number}")
 
 
 def append(path: str, records: list[dict[str, Any]]) -> None:
