@@ -118,3 +118,24 @@ def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
         assert row["completions_per_s"] > 0 and row["bytes_written"] > 0
     assert report["writer"]["records"] == 8 and report["writer"]["records_per_s"] > 0
     assert report["resume"]["records"] == 8
+
+
+def test_align_bench_tiny_run_writes_json(tmp_path) -> None:
+    """The alignment/build benchmark on a few GSM8K rationales (no timing asserted; agreement is)."""
+    out = tmp_path / "align.json"
+    args = ["--samples", "12", "--dtw-samples", "6", "--build-samples", "8", "--workers", "2", "--json", str(out)]
+    script = os.path.join(REPO_ROOT, "bench", "align.py")
+    proc = subprocess.run([sys.executable, script, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert [(r["part"], r["method"], r["samples"]) for r in report["results"]] == [
+        ("alignment (1 core), first pass", "fast", 12),
+        ("alignment (1 core), second pass", "fast", 12),
+        ("alignment (1 core)", "dtw", 6),
+        ("build (1 worker)", "fast", 8),
+        ("build (2 workers)", "fast", 8),
+    ]
+    for row in report["results"]:
+        assert row["samples_per_s_wall"] > 0 and 0 < row["transferred_fraction"] < 1
+    assert report["agreement"]["fast_equal"] == report["agreement"]["dtw_positions"] > 0
+    assert report["results"][3]["examples"] == report["results"][4]["examples"]

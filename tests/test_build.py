@@ -1,0 +1,170 @@
+"""`python -m distill.build`: teacher records in, sharded distillation TFRecords + manifest + stats out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sentencepiece
+
+from distill import build, records, teacher_records
+from distill.align import stand_in
+from tasks import sources, splits
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ["COT_DATA_DIR"]
+P50K = os.path.join(SHARED, "tokenizers/gpt2/p50k_base.tiktoken")
+K = 4
+
+
+@pytest.fixture(scope="module")
+def teacher_file(tmp_path_factory) -> tuple[str, dict]:
+    """18 train questions (2 of them validation questions) x 2 samples, one sample wrong, one gold record."""
+    train = sources.gsm8k("train")
+    validation = splits.gsm8k_validation_ids()
+    held_out = [p for p in train if p.id in validation][:2]
+    kept = [p for p in train[:40] if p.id not in validation][:16]
+    rows = list(stand_in.records(kept + held_out, P50K, k=K, samples=2))
+    rows[3] = {**rows[3], "correct": False, "answer": "-1"}
+    gold = {**rows[0], "api": "gold", "tokens": None, "sample_index": 0, "question_id": kept[-1].id}
+    gold |= {
+        "question": kept[-1].question,
+        "completion": kept[-1].rationale,
+        "gold_answer": kept[-1].answer,
+        "answer": None,
+    }
+    rows.append(gold)
+    path = str(tmp_path_factory.mktemp("teacher") / "teacher.jsonl")
+    teacher_records.append(path, rows)
+    facts = {
+        "lines": len(rows),
+        "validation_ids": {p.id for p in held_out},
+        "wrong": (rows[3]["question_id"], rows[3]["sample_index"]),
+        "questions": {p.id for p in kept},
+        "gold": kept[-1].id,
+    }
+    return path, facts
+
+
+def read_examples(out_dir: str, fmt: str) -> list[dict]:
+    import tensorflow as tf
+
+    manifest = records.read_manifest(out_dir)
+    paths = [os.path.join(out_dir, name) for name in manifest["formats"][fmt]["files"]]
+    spec = records.feature_description()
+    examples = []
+    for serialized in tf.data.TFRecordDataset(paths):
+        parsed = tf.io.parse_single_example(serialized, spec)
+        example = {}
+        for name, value in parsed.items():
+            value = tf.sparse.to_dense(value).numpy() if isinstance(value, tf.SparseTensor) else value.numpy()
+            example[name] = value.decode() if isinstance(value, bytes) else value
+        examples.append(example)
+    return examples
+
+
+@pytest.fixture(scope="module")
+def built(teacher_file, tmp_path_factory) -> str:
+    """The CLI on two worker processes, shards of at most 10 examples."""
+    out = str(tmp_path_factory.mktemp("records") / "out")
+    command = [sys.executable, "-m", "distill.build", "--teacher", teacher_file[0], "--out", out]
+    command += ["--top-k", str(K), "--workers", "2", "--shard-size", "10"]
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "samples in" in proc.stdout and "teacher mass at" in proc.stdout
+    return out
+
+
+def test_manifest_stats_and_shards(built, teacher_file) -> None:
+    _, facts = teacher_file
+    manifest = records.read_manifest(built)
+    assert manifest["top_k"] == K and manifest["method"] == "fast"
+    assert manifest["vocabulary"] == os.path.join(SHARED, "tokenizers/t5/spiece.model")
+    with open(os.path.join(built, manifest["stats"])) as f:
+        stats = json.load(f)
+    assert stats["samples_in"] == facts["lines"]
+    assert stats["dropped"] == {"incorrect": 1, "validation_question": 4, "empty_completion": 0}
+    assert stats["samples_out"] == facts["lines"] - 5
+    assert stats["samples_without_teacher_tokens"] == 1
+    assert stats["examples"] == {"zs_ao": 16, "zs_cot": 32, "ic_ao": 16, "ic_cot": 32}  # 16 x 2 - 1 wrong + 1 gold
+    assert 0.5 < stats["transferred_fraction"] < 1
+    assert stats["rules"]["identical"] + stats["rules"]["merged"] == stats["transferred_positions"]
+    for fmt, entry in manifest["formats"].items():
+        assert entry["examples"] == stats["examples"][fmt]
+        count = -(-entry["examples"] // 10)
+        assert entry["files"] == [records.shard_name(fmt, i, count) for i in range(count)]
+        assert all(os.path.exists(os.path.join(built, name)) for name in entry["files"])
+    assert not os.path.exists(os.path.join(built, ".partial"))
+
+
+def test_examples_are_readable_and_consistent(built, teacher_file) -> None:
+    _, facts = teacher_file
+    spm = sentencepiece.SentencePieceProcessor(model_file=os.path.join(SHARED, "tokenizers/t5/spiece.model"))
+    for fmt in ("zs_ao", "zs_cot", "ic_ao", "ic_cot"):
+        examples = read_examples(built, fmt)
+        assert {e["format"] for e in examples} == {fmt}
+        assert not {e["question_id"] for e in examples} & facts["validation_ids"]
+        assert {e["question_id"] for e in examples} == facts["questions"]
+        for e in examples:
+            assert spm.decode(e["targets"].tolist()) == e["targets_pretokenized"]
+            assert e["teacher_topk_ids"].shape == e["teacher_topk_logprobs"].shape == (len(e["targets"]) * K,)
+            assert e["inputs_pretokenized"].count("Q: ") == (5 if fmt.startswith("ic_") else 1)
+        if fmt.endswith("_ao"):
+            assert len(examples) == len({e["question_id"] for e in examples})  # one per question
+            assert all(e["targets_pretokenized"] == f"The answer is {e['answer']}" for e in examples)
+            assert all(np.isneginf(e["teacher_topk_logprobs"]).all() for e in examples)
+        else:
+            assert (facts["wrong"][0], facts["wrong"][1]) not in {(e["question_id"], e["sample_id"]) for e in examples}
+            gold = [e for e in examples if e["sample_id"] == -1]
+            assert [e["question_id"] for e in gold] == [facts["gold"]]
+            assert np.isneginf(gold[0]["teacher_topk_logprobs"]).all()
+            teacher_samples = [e for e in examples if e["sample_id"] >= 0]
+            assert all(np.isfinite(e["teacher_topk_logprobs"]).any() for e in teacher_samples)
+            assert all(e["targets_pretokenized"].endswith(f"The answer is {e['answer']}") for e in examples)
+
+
+def test_the_number_of_workers_does_not_change_the_records(built, teacher_file, tmp_path) -> None:
+    out = str(tmp_path / "one")
+    argv = ["--teacher", teacher_file[0], "--out", out, "--top-k", str(K), "--shard-size", "10"]
+    assert build.main([*argv, "--workers", "1", "--no-progress"]) == 0
+    for name in os.listdir(built):
+        if ".tfrecord-" in name:
+            with open(os.path.join(built, name), "rb") as a, open(os.path.join(out, name), "rb") as b:
+                assert a.read() == b.read(), name
+
+
+def test_dtw_method_and_kept_incorrect_samples(teacher_file, tmp_path) -> None:
+    out = str(tmp_path / "dtw")
+    argv = ["--teacher", teacher_file[0], "--out", out, "--formats", "zs_cot", "--method", "dtw", "--keep-incorrect"]
+    assert build.main([*argv, "--workers", "1", "--no-progress", "--top-k", str(K)]) == 0
+    manifest = records.read_manifest(out)
+    assert manifest["method"] == "dtw" and set(manifest["formats"]) == {"zs_cot"}
+    assert manifest["formats"]["zs_cot"]["examples"] == 33  # the wrong sample is kept
+    with open(os.path.join(out, "stats.json")) as f:
+        stats = json.load(f)
+    assert set(stats["rules"]) == {"identical"} and stats["rules"]["identical"] >= stats["transferred_positions"] > 0
+
+
+def test_bad_records_are_named_by_file_line_and_field(teacher_file, tmp_path, capsys) -> None:
+    with open(teacher_file[0]) as f:
+        good = f.readline()
+    broken = json.loads(good)
+    del broken["completion"]
+    path = tmp_path / "bad.jsonl"
+    path.write_text(good + json.dumps(broken) + "\n")
+    assert build.main(["--teacher", str(path), "--out", str(tmp_path / "a"), "--workers", "1", "--no-progress"]) == 1
+    assert f"{path}:2: missing field 'completion'" in capsys.readouterr().err
+    path.write_text(good + "\n" + good[:100] + "\n")
+    assert build.main(["--teacher", str(path), "--out", str(tmp_path / "b"), "--workers", "1", "--no-progress"]) == 1
+    assert f"{path}:3: not a JSON line" in capsys.readouterr().err
+
+
+def test_a_finished_output_directory_is_not_overwritten(built, teacher_file, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(["--teacher", teacher_file[0], "--out", built])
+    assert exit_info.value.code == 2
+    assert "already holds a finished build" in capsys.readouterr().err
