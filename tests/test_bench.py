@@ -104,6 +104,33 @@ def test_decode_bench_micro_writes_json(tmp_path) -> None:
     assert report["speedup_vs_peer"]["micro"] > 0
 
 
+def test_memory_plan_micro_writes_json(tmp_path) -> None:
+    """Abstract compile on 8 simulated devices; model parallelism shrinks the per-device param bytes."""
+    out = tmp_path / "memory_plan.json"
+    args = ["--sizes", "micro", "--meshes", "dp,mp2", "--batch", "8", "--inputs", "16", "--targets", "8"]
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "bench", "memory_plan.py"), *args, "--no-scan", "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert report["device"]["count"] == 8
+    dp, mp2 = report["results"]
+    assert (dp["mesh"], dp["mesh_shape"]) == ("dp", {"data": 8, "model": 1})
+    assert (mp2["mesh"], mp2["mesh_shape"]) == ("mp2", {"data": 4, "model": 2})
+    for row in (dp, mp2):
+        assert row["size"] == "micro" and row["optimizer"] == "adafactor" and row["fits"] is True
+        for key in ("params", "param_bytes", "opt_bytes", "argument_bytes", "output_bytes", "peak_bytes"):
+            assert row[key] > 0, (key, row[key])
+        assert row["argument_bytes"] > row["param_bytes"], "the state is an argument of the step"
+    assert dp["params"] == mp2["params"]
+    assert dp["param_bytes"] == 4 * dp["params"], "data parallel replicates the float32 params"
+    assert mp2["param_bytes"] < dp["param_bytes"], "2-way model parallelism shards the params"
+
+
 def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
     """The teacher-client benchmark against its zero-latency server process (a few requests, no timing asserted)."""
     out = tmp_path / "generate_client.json"
