@@ -102,7 +102,7 @@ def converter_for(recipe: Recipe, vocab_file: str) -> RecordConverter:
         StudentVocab(vocab_file),
         splits.gsm8k_validation_ids(),
         splits.gsm8k_validation_questions(),
-        examples.demo_pool("gsm8k") if needs_pool else (),
+        examples.demo_pool if needs_pool else None,
     )
 
 

@@ -12,7 +12,8 @@ meets the alignment, and `distill.build` only schedules it over files and cores.
 * answer-only formats (`zs_ao`, `ic_ao`): `"The answer is N"` with the gold answer, no teacher
   mass (NLL, as Fu et al.);
 * inputs are the `tasks.formats` templates, normalized; in-context formats get demonstrations
-  drawn as `tasks.demos.sample_demos(question_id, GSM8K train, n, seed + sample index)` (a fresh
+  drawn as `tasks.demos.sample_demos(question_id, pool, n, seed + sample index)` from the pool
+  of the record's dataset (GSM8K train; a synthetic dataset's own train split) (a fresh
   draw per teacher sample, as Fu et al.'s per-instance draw, but reproducible), or the exemplars
   of a fixed prompt file.
 
@@ -22,7 +23,8 @@ A record of the `gold` API (a gold rationale, no log-probs) is an example with `
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from distill import records
@@ -61,7 +63,11 @@ class Outcome:
 
 
 class RecordConverter:
-    """Converts records under one recipe (holds the vocabulary, tokenizer, validation set and demo pool)."""
+    """Converts records under one recipe (holds the vocabulary, tokenizer, validation set and demo pools).
+
+    `demo_pool(dataset)` gives the problems in-context demonstrations of a record of `dataset` are
+    drawn from (`tasks.examples.demo_pool`: GSM8K train, or a synthetic dataset's own train split).
+    """
 
     def __init__(
         self,
@@ -69,7 +75,7 @@ class RecordConverter:
         vocab: StudentVocab,
         validation_ids: frozenset[str],
         validation_questions: frozenset[str],
-        demo_pool: Sequence[MathProblem],
+        demo_pool: Callable[[str], Sequence[MathProblem]] | None,
     ) -> None:
         for fmt in recipe.formats:
             if fmt not in formats.MATH_FORMATS:
@@ -78,7 +84,7 @@ class RecordConverter:
         self.vocab = vocab
         self.validation_ids = validation_ids
         self.validation_questions = frozenset(q.strip() for q in validation_questions)
-        self.demo_pool = demo_pool
+        self.demo_pool = functools.cache(demo_pool) if demo_pool else None
         self.tokenize = teacher_tokens.load_tokenizer(recipe.retokenize) if recipe.retokenize else None
 
     def convert(self, batch: Sequence[dict[str, Any]]) -> list[Outcome]:
@@ -144,4 +150,5 @@ class RecordConverter:
         if settings.prompt_file:
             return demos.fixed_demos(settings.prompt_file)
         seed = settings.seed + max(sample_id, 0)
-        return demos.sample_demos(record["question_id"], self.demo_pool, settings.num_demos, seed)
+        pool = self.demo_pool(record["dataset"])
+        return demos.sample_demos(record["question_id"], pool, settings.num_demos, seed)

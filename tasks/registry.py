@@ -11,7 +11,8 @@ Tasks:
 
 Mixtures: `math_ood_{format}` (multiarith, asdiv, svamp, addsub, singleeq; validation / test),
 `math_{format}` (GSM8K and those five: the evaluation set a specialization run tracks, in- and
-out-of-distribution side by side), `synthetic_{format}` (k = 2..5),
+out-of-distribution side by side), `synthetic_{format}` (k = 2..5), `synthetic_cot` (zero-shot
+and in-context CoT, k = 2..5: the quickstart's test set),
 `bbh_cot` and `bbh_ao` (the 27 tasks), all at equal rates (they are for evaluation).
 
 Every task yields `inputs`, `targets` (tokenized), `inputs_pretokenized`, `targets_pretokenized`,
@@ -103,7 +104,7 @@ def bbh_task_names() -> list[str]:
 
 def mixture_names() -> list[str]:
     math = [f"{prefix}_{fmt}" for prefix in ("math_ood", "math", "synthetic") for fmt in MATH_FORMATS]
-    return math + [f"bbh_{fmt}" for fmt in BBH_FORMATS]
+    return [*math, "synthetic_cot"] + [f"bbh_{fmt}" for fmt in BBH_FORMATS]
 
 
 def register() -> None:
@@ -122,5 +123,6 @@ def register() -> None:
         _add_mixture(f"math_ood_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.OOD_DATASETS])
         _add_mixture(f"math_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.MATH_DATASETS])
         _add_mixture(f"synthetic_{fmt}", [f"{dataset}_{fmt}" for dataset in SYNTHETIC_DATASETS])
+    _add_mixture("synthetic_cot", [f"{d}_{fmt}" for d in SYNTHETIC_DATASETS for fmt in ("zs_cot", "ic_cot")])
     for fmt in BBH_FORMATS:
         _add_mixture(f"bbh_{fmt}", [f"bbh_{task}_{fmt}" for task in sources.BBH_TASKS])

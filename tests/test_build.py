@@ -83,7 +83,7 @@ def test_manifest_stats_and_shards(built, teacher_file) -> None:
     _, facts = teacher_file
     manifest = records.read_manifest(built)
     assert manifest["top_k"] == K and manifest["method"] == "fast"
-    assert manifest["vocabulary"] == os.path.join(SHARED, "tokenizers/t5/spiece.model")
+    assert manifest["vocabulary"] == os.path.abspath(os.path.join(SHARED, "tokenizers/t5/spiece.model"))
     with open(os.path.join(built, manifest["stats"])) as f:
         stats = json.load(f)
     assert stats["samples_in"] == facts["lines"]

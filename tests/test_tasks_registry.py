@@ -34,7 +34,7 @@ def eval_split(name: str) -> str:
 
 
 def test_names() -> None:
-    assert len(MATH) == 40 and len(BBH) == 54 and len(MIXTURES) == 14
+    assert len(MATH) == 40 and len(BBH) == 54 and len(MIXTURES) == 15
     for name in ("gsm8k_ic_cot", "svamp_zs_cot", "asdiv_ic_ao", "singleeq_zs_ao", "synthetic_k3_ic_cot"):
         assert name in MATH
     assert "bbh_dyck_languages_cot" in BBH and "bbh_word_sorting_ao" in BBH
@@ -45,7 +45,9 @@ def test_names() -> None:
         "math_ood_ic_cot",
         "bbh_cot",
         "bbh_ao",
-    } | {f"{prefix}_{fmt}" for prefix in ("math", "synthetic") for fmt in ("zs_ao", "zs_cot", "ic_ao", "ic_cot")}
+    } | {f"{prefix}_{fmt}" for prefix in ("math", "synthetic") for fmt in ("zs_ao", "zs_cot", "ic_ao", "ic_cot")} | {
+        "synthetic_cot"
+    }
     registered = set(seqio.TaskRegistry.names())
     assert set(MATH + BBH) <= registered and "synthetic_arithmetic_bytes" in registered
     assert set(MIXTURES) <= set(seqio.MixtureRegistry.names())

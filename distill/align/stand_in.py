@@ -78,24 +78,52 @@ def record(
         ]
         chosen = top[ranks[position]]
         tokens.append({**chosen, "top": top})
+    return teacher_record(
+        problem,
+        dataset=problem.id.split("-")[0],
+        sample_index=sample_index,
+        completion=completion,
+        tokens=tokens,
+        model=f"synthetic/{encoding.name}",
+        prompt_name="synthetic-gold",
+        sampling={"top_logprobs": k, "seed": seed},
+        answer=problem.answer,
+        correct=True,
+    )
+
+
+def teacher_record(
+    problem: MathProblem,
+    *,
+    dataset: str,
+    sample_index: int,
+    completion: str,
+    tokens: list[dict[str, Any]],
+    model: str,
+    prompt_name: str,
+    sampling: dict[str, Any],
+    answer: str | None,
+    correct: bool,
+) -> dict[str, Any]:
+    """A `distill.teacher_records` record of a made-up teacher (API "completions", split "train")."""
     return {
         "schema": SCHEMA,
         "question_id": problem.id,
-        "dataset": problem.id.split("-")[0],
+        "dataset": dataset,
         "split": "train",
         "question": problem.question,
         "gold_answer": problem.answer,
         "sample_index": sample_index,
-        "prompt_name": "synthetic-gold",
-        "prompt_sha256": hashlib.sha256(b"synthetic-gold").hexdigest(),
-        "model": f"synthetic/{encoding.name}",
+        "prompt_name": prompt_name,
+        "prompt_sha256": hashlib.sha256(prompt_name.encode()).hexdigest(),
+        "model": model,
         "api": "completions",
-        "sampling": {"top_logprobs": k, "seed": seed},
+        "sampling": sampling,
         "completion": completion,
-        "answer": problem.answer,
-        "correct": True,
+        "answer": answer,
+        "correct": correct,
         "finish_reason": "stop",
-        "usage": {"prompt_tokens": 0, "completion_tokens": n},
+        "usage": {"prompt_tokens": 0, "completion_tokens": len(tokens)},
         "tokens": tokens,
     }
 
