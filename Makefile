@@ -16,7 +16,7 @@ $(STAMP): setup.py
 
 demo: $(STAMP)
 	rm -rf out/demo
-	$(PY) train_t5x.py --gin_file=gin/experiments/demo_micro.gin --gin.MODEL_DIR=\"out/demo\"
+	$(PY) -m distill.quickstart --out out/demo
 
 test: $(STAMP)
 	$(PY) -m ruff check .

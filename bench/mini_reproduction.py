@@ -13,7 +13,7 @@ zero-shot on held-out validation problems of 2-5 steps (4 and 5: out of distribu
 | `cot_distribution` | all four | distribution matching on CoT targets | zero-shot CoT |
 | `zero_shot_only` | zs_ao, zs_cot | distribution matching | zero-shot CoT |
 
-Each run is `train_t5x.py` with the quickstart's gins (tiny T5, `gin/experiments/quickstart.gin`)
+Each run is `train_t5x.py` with a micro T5 (`--model-gin`) and `gin/experiments/quickstart.gin`
 and the arm's gin overrides, evaluating once at its last step (inference_eval, `--eval-examples`
 per task). The table gives the mean and the sample standard deviation over seeds of
 in-distribution (k=2,3) and OOD (k=4,5) accuracy, and the final training loss and teacher KL
@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from distill.quickstart import MODEL_GIN, prepare_records
+from distill.quickstart import prepare_records
 
 ARMS = {
     "answer_only": ("['zs_ao', 'ic_ao']", 1.0, "synthetic_zs_ao"),
@@ -53,7 +53,7 @@ def run_arm(arm: str, seed: int, records_dir: str, out: str, args: argparse.Name
     argv = [
         sys.executable,
         "train_t5x.py",
-        f"--gin_file={MODEL_GIN}",
+        f"--gin_file={args.model_gin}",
         "--gin_file=gin/experiments/quickstart.gin",
         f'--gin.MODEL_DIR="{model_dir}"',
         f'--gin.RECORDS_DIR="{records_dir}"',
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--questions", type=int, default=1500, help="teacher questions per step count")
     parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--eval-examples", type=int, default=100, help="validation problems per step count")
+    parser.add_argument("--model-gin", default="gin/models/t5_1_1/micro.gin", help="the students' model gin")
     parser.add_argument("--json", default="out/mini_repro.json")
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out)

@@ -1,6 +1,6 @@
 """The offline quickstart (`make demo`): the whole specialization pipeline on synthetic problems, on CPU.
 
-    python -m distill.quickstart [--out out/demo] [--questions 1500] [--train-steps 300]
+    python -m distill.quickstart [--out out/demo] [--questions 1500] [--train-steps 200]
 
 1. teacher:  the synthetic teacher (`distill.synthetic_teacher`) writes records in the
              generator's JSONL format for 2- and 3-step word problems, tokenized with GPT's
@@ -10,10 +10,9 @@
 3. train:    a tiny T5 student learns the four-format mixture with distribution matching
              (`gin/models/t5_1_1/tiny.gin` + `gin/experiments/quickstart.gin`), evaluated on
              held-out problems as it goes;
-4. evaluate: the last checkpoint on held-out test problems of 2-5 steps, zero-shot and
-             in-context;
-5. report:   `distill.report` selects the checkpoint on out-of-distribution validation (4- and
-             5-step problems) and prints the table.
+4. evaluate: the checkpoint selected on out-of-distribution validation (4- and 5-step
+             problems), on held-out test problems of 2-5 steps, zero-shot and in-context;
+5. report:   `distill.report` prints the table (selection, validation and test accuracy).
 
 Each step is the command a user would run (printed before it runs), so the quickstart doubles as
 a worked example. Needs the data directory only for the two tokenizer files ($COT_DATA_DIR).
@@ -31,12 +30,15 @@ from collections.abc import Sequence
 
 from distill import synthetic_teacher, teacher_records
 from distill.align.teacher_tokens import tiktoken_encoding
+from distill.report import build_report
+from distill.reporting.selection import Groups
 from tasks import data_dir, word_problems
 
 TRAIN_STEPS_K = (2, 3)  # the teacher's problems; 4 and 5 steps are held out entirely
 TEACHER_TOKENIZER = "tokenizers/gpt2/p50k_base.tiktoken"
 STUDENT_VOCABULARY = "tokenizers/t5/spiece.model"
 MODEL_GIN = "gin/models/t5_1_1/tiny.gin"
+DEMOS = 2  # in-context demonstrations, in training and in evaluation (short inputs for a CPU)
 EVAL_MIXTURE = "synthetic_cot"  # zero-shot and in-context CoT, 2-5 steps
 EVAL_EXAMPLES = 100  # per task: 4 step counts x 2 formats
 
@@ -71,7 +73,7 @@ def prepare_records(out: str, questions: int, samples: int, seed: int) -> str:
     print(f"[1/5 teacher] {count} samples", flush=True)
     vocab = data_dir.data_file(STUDENT_VOCABULARY)
     build = [sys.executable, "-m", "distill.build", "--teacher", teacher_file, "--out", records_dir, "--vocab", vocab]
-    run_step("2/5 build", [*build, "--top-k", "5", "--method", "fast"])
+    run_step("2/5 build", [*build, "--top-k", "5", "--method", "fast", "--demos", str(DEMOS)])
     return records_dir
 
 
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="out/demo", help="working directory (replaced)")
     parser.add_argument("--questions", type=int, default=1500, help="teacher questions per step count")
     parser.add_argument("--samples", type=int, default=2, help="teacher samples per question")
-    parser.add_argument("--train-steps", type=int, default=300)
+    parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--eval-examples", type=int, default=EVAL_EXAMPLES, help="test problems per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model-gin", default=MODEL_GIN, help="the student's model gin")
@@ -105,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--gin.RANDOM_SEED={args.seed}",
         ],
     )
-    step = args.train_steps
+    groups = Groups(id_datasets=("synthetic_k2", "synthetic_k3"), ood_datasets=("synthetic_k4", "synthetic_k5"))
+    step = build_report(model_dir, groups=groups).selected_step or args.train_steps
+    print(f"\n[4/5 evaluate] step {step}: the checkpoint OOD validation (4- and 5-step problems) selects", flush=True)
     evaluate = [python, "train_t5x.py", "--run_mode=eval", f"--gin_file={args.model_gin}"]
     run_step(
         "4/5 evaluate",
@@ -116,15 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f'--gin.MIXTURE_OR_TASK_NAME="{EVAL_MIXTURE}"',
             f'--gin.EVAL_OUTPUT_DIR="{model_dir}/eval/checkpoint_{step}"',
             "--gin.TASK_FEATURE_LENGTHS={'inputs': 384, 'targets': 64}",  # one compiled shape for every task
+            f"--gin.demo_settings.num_demos={DEMOS}",
             "--gin.BATCH_SIZE=64",
             f"--gin.seqio.Evaluator.num_examples={args.eval_examples}",
         ],
     )
     print("\n[5/5 report]", flush=True)
-    from distill.report import build_report
-    from distill.reporting.selection import Groups
-
-    groups = Groups(id_datasets=("synthetic_k2", "synthetic_k3"), ood_datasets=("synthetic_k4", "synthetic_k5"))
     report = build_report(model_dir, groups=groups)
     print(report.summary, flush=True)
     print(f"\nQuickstart finished in {time.monotonic() - start:.0f} s; report: {report.out_dir}", flush=True)
