@@ -80,7 +80,7 @@ def run_arm(arm: str, seed: int, records_dir: str, out: str, args: argparse.Name
         "id_accuracy": statistics.mean(accuracy[k] for k in ID_STEPS),
         "ood_accuracy": statistics.mean(accuracy[k] for k in OOD_STEPS),
         "final_loss_per_token": float(_FINAL.search(log).group(1)),
-        "final_teacher_kl": float(kls[-1]) if kls else None,
+        "final_teacher_kl": float(kls[-1]) if kls and arm != "answer_only" else None,  # no teacher mass there
         "wall_s": time.monotonic() - start,
     }
 

@@ -36,21 +36,22 @@ def load_bench() -> ModuleType:
     return module
 
 
+def run_bench(script: str, args: list[str], out) -> tuple[subprocess.CompletedProcess, dict]:
+    """Runs `bench/<script>` with `--json out`; returns the process and the JSON report."""
+    path = os.path.join(REPO_ROOT, "bench", script)
+    proc = subprocess.run(
+        [sys.executable, path, *args, "--json", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return proc, json.loads(out.read_text())
+
+
 def test_bench_micro_writes_json(tmp_path) -> None:
     out = tmp_path / "bench.json"
     args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--targets", "8", "--steps", "1", "--warmup", "1"]
     args += ["--peer", "hf", "--optimizers", "adamw,adafactor"]
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, *args, "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
+    proc, report = run_bench("train_step.py", args, out)
     assert "micro" in proc.stdout
-
-    report = json.loads(out.read_text())
     assert {"timestamp", "device", "settings", "results"} <= set(report)
     assert report["device"]["platform"] == "cpu"
     assert report["settings"]["batches"] == {"micro": 2}
@@ -89,15 +90,7 @@ def test_gin_sizes_give_the_released_parameter_counts() -> None:
 def test_decode_bench_micro_writes_json(tmp_path) -> None:
     out = tmp_path / "decode.json"
     args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--new-tokens", "8", "--repeats", "1"]
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "bench", "decode.py"), *args, "--peer", "hf", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    report = json.loads(out.read_text())
+    _, report = run_bench("decode.py", [*args, "--peer", "hf"], out)
     assert [r["impl"] for r in report["results"]] == ["hf/generate", "engine/greedy"]
     for result in report["results"]:
         assert result["tokens_per_s"] > 0 and result["decode_s"] > 0
@@ -108,15 +101,7 @@ def test_memory_plan_micro_writes_json(tmp_path) -> None:
     """Abstract compile on 8 simulated devices; model parallelism shrinks the per-device param bytes."""
     out = tmp_path / "memory_plan.json"
     args = ["--sizes", "micro", "--meshes", "dp,mp2", "--batch", "8", "--inputs", "16", "--targets", "8"]
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "bench", "memory_plan.py"), *args, "--no-scan", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    report = json.loads(out.read_text())
+    _, report = run_bench("memory_plan.py", [*args, "--no-scan"], out)
     assert report["device"]["count"] == 8
     dp, mp2 = report["results"]
     assert (dp["mesh"], dp["mesh_shape"]) == ("dp", {"data": 8, "model": 1})
@@ -134,11 +119,8 @@ def test_memory_plan_micro_writes_json(tmp_path) -> None:
 def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
     """The teacher-client benchmark against its zero-latency server process (a few requests, no timing asserted)."""
     out = tmp_path / "generate_client.json"
-    args = ["--concurrency", "1,2", "--n", "2", "--tokens", "20", "--requests", "4", "--json", str(out)]
-    script = os.path.join(REPO_ROOT, "bench", "generate_client.py")
-    proc = subprocess.run([sys.executable, script, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    report = json.loads(out.read_text())
+    args = ["--concurrency", "1,2", "--n", "2", "--tokens", "20", "--requests", "4"]
+    _, report = run_bench("generate_client.py", args, out)
     assert [r["concurrency"] for r in report["results"]] == [1, 2]
     for row in report["results"]:
         assert (row["requests"], row["completions"]) == (4, 8)
@@ -150,11 +132,8 @@ def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
 def test_align_bench_tiny_run_writes_json(tmp_path) -> None:
     """The alignment/build benchmark on a few GSM8K rationales (no timing asserted; agreement is)."""
     out = tmp_path / "align.json"
-    args = ["--samples", "12", "--dtw-samples", "6", "--build-samples", "8", "--workers", "2", "--json", str(out)]
-    script = os.path.join(REPO_ROOT, "bench", "align.py")
-    proc = subprocess.run([sys.executable, script, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    report = json.loads(out.read_text())
+    args = ["--samples", "12", "--dtw-samples", "6", "--build-samples", "8", "--workers", "2"]
+    _, report = run_bench("align.py", args, out)
     assert [(r["part"], r["method"], r["samples"]) for r in report["results"]] == [
         ("alignment (1 core), first pass", "fast", 12),
         ("alignment (1 core), second pass", "fast", 12),

@@ -5,16 +5,16 @@ from __future__ import annotations
 import glob
 import math
 import os
-import sys
 
 import gin
 import jax
 import jax.numpy as jnp
 import pytest
 
-from distill.engine import gin_utils, partitioning, trainer, utils
-from distill.engine.train import train
+from distill.engine import partitioning, trainer, utils
 from tests.conftest import REPO_ROOT
+from tests.test_gin import fresh_gin  # noqa: F401 - the autouse fixture: a clean gin config per test
+from tests.test_gin import parse as gin_parse
 
 SIZES = {"base": 247.6e6, "large": 783.2e6, "xl": 2.85e9, "xxl": 11.14e9}  # FlanT5 parameters (untied head)
 MESHES = sorted(glob.glob("gin/experiments/meshes/*.gin", root_dir=REPO_ROOT))
@@ -22,19 +22,11 @@ ABLATIONS = sorted(glob.glob("gin/experiments/ablations/*.gin", root_dir=REPO_RO
 TEACHER_K = 5
 
 
-@pytest.fixture(autouse=True)
-def fresh_gin(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(sys.modules["__main__"], "train", train, raising=False)
-    monkeypatch.chdir(REPO_ROOT)
-    gin.clear_config(clear_constants=True)
-    yield
-    gin.clear_config(clear_constants=True)
+FLAGS = ['--gin.MODEL_DIR="/tmp/recipe"', '--gin.RECORDS_DIR="/tmp/records"']
 
 
 def parse(files: list[str]) -> None:
-    flags = ['--gin.MODEL_DIR="/tmp/recipe"', '--gin.RECORDS_DIR="/tmp/records"']
-    bindings = [arg.split("=", 1)[1] for arg in gin_utils.rewrite_gin_args(flags)]
-    gin_utils.parse_gin_flags(["."], files, bindings)
+    gin_parse(files, FLAGS)
 
 
 def build_trainer() -> trainer.Trainer:

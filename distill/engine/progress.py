@@ -12,7 +12,8 @@ import jax
 log = logging.getLogger(__name__)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """`1h05m` or `4m07s`: the ETA format of every progress line."""
     seconds = int(max(seconds, 0))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -75,6 +76,6 @@ class ProgressLine:
             f"step {step}/{self.total_steps} | loss {summary['loss']:.4f} "
             f"({summary['loss_per_nonpadding_target_token']:.4f}/token) | acc {summary['accuracy']:.3f} | {teacher_kl}"
             f"lr {summary['learning_rate']:.2e} | {tokens / 1000:.1f}k tok/s | "
-            f"{summary['timing/seconds_per_step']:.3f} s/step | ETA {_duration(eta)}",
+            f"{summary['timing/seconds_per_step']:.3f} s/step | ETA {duration(eta)}",
             flush=True,
         )

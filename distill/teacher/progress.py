@@ -2,7 +2,7 @@
 
 On a terminal the line is redrawn in place every half second with a bar; in a log (not a TTY)
 it is a new line every `every_s` seconds, so a multi-hour run leaves a readable log. The engine's
-`ProgressLine` shows training steps (and imports jax); a teacher run counts samples and dollars.
+`ProgressLine` shows training steps; a teacher run counts samples and dollars.
 """
 
 from __future__ import annotations
@@ -11,12 +11,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+from distill.engine.progress import duration
 
 
 class Progress:
