@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from distill.teacher import responses
 from distill.teacher.store import ErrorLog
@@ -161,7 +162,7 @@ class Client:
             message, param = _error_text(raw)
             return None, {"kind": "http", "status": status, "message": message, "param": param, "wait": retry_after}
         try:
-            return responses.parse(json.loads(raw), self.chat, n, top_logprobs), {}
+            return responses.parse(orjson.loads(raw), self.chat, n, top_logprobs), {}
         except (ValueError, responses.MalformedResponseError) as error:  # JSONDecodeError is a ValueError
             return None, {"kind": "malformed", "message": str(error)[:500]}
 
