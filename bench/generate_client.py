@@ -7,7 +7,7 @@ with `--top-logprobs` alternatives each, the shape of the OpenAI completions or 
 is measured is the client's own cost. On a 2-core machine each side gets one core.
 
 Reported per concurrency level: requests/s, completions/s (= records written per second), client
-CPU seconds per 1k completions; then the writer alone (`jsonl.append`, fsync per batch) and the
+CPU seconds per 1k completions; then the writer alone (`teacher_records.append`, fsync per batch) and the
 scan that resuming a finished file costs.
 
   python bench/generate_client.py                                    # concurrency 1,16,64, n=8
@@ -165,9 +165,8 @@ def run_level(url: str, args: argparse.Namespace, concurrency: int, directory: s
 
 
 def bench_writer(path: str, batch: int) -> dict[str, Any]:
-    """The client's writer alone (`jsonl.append`): records of a finished level rewritten in fsync'd batches."""
+    """The client's writer alone (`teacher_records.append`): a finished level's records in fsync'd batches."""
     from distill import teacher_records
-    from distill.teacher import jsonl
 
     rows = list(teacher_records.read(path))
     target = path + ".rewrite"
@@ -175,7 +174,7 @@ def bench_writer(path: str, batch: int) -> dict[str, Any]:
     gc.disable()
     start = time.perf_counter()
     for i in range(0, len(rows), batch):
-        jsonl.append(target, rows[i : i + batch])
+        teacher_records.append(target, rows[i : i + batch])
     seconds = time.perf_counter() - start
     gc.enable()
     gc.unfreeze()

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from distill import synthetic_teacher, teacher_records
 from distill.align.teacher_tokens import tiktoken_encoding
 from distill.report import build_report
+from distill.reporting.runs import summarize_run
 from distill.reporting.selection import Groups
 from tasks import data_dir, word_problems
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
     )
     groups = Groups(id_datasets=("synthetic_k2", "synthetic_k3"), ood_datasets=("synthetic_k4", "synthetic_k5"))
-    step = build_report(model_dir, groups=groups).selected_step or args.train_steps
+    step = summarize_run(model_dir, groups).selected or args.train_steps
     print(f"\n[4/5 evaluate] step {step}: the checkpoint OOD validation (4- and 5-step problems) selects", flush=True)
     evaluate = [python, "train_t5x.py", "--run_mode=eval", f"--gin_file={args.model_gin}"]
     run_step(

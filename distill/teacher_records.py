@@ -42,6 +42,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from distill.teacher import jsonl
+
 log = logging.getLogger(__name__)
 
 SCHEMA = "cot-specialize/teacher-record/1"
@@ -131,7 +133,7 @@ def append(path: str, records: list[dict[str, Any]]) -> None:
     """Appends records and makes them durable (flush + fsync) before returning."""
     if not records:
         return
-    data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    data = "".join(jsonl.line(r) + "\n" for r in records)
     with open(path, "ab") as f:
         f.write(data.encode("utf-8"))
         f.flush()

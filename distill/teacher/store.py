@@ -1,7 +1,7 @@
 """The output JSONL: what a previous run already wrote (resume) and durable appends.
 
 Why loss-free: a teacher run is hours of paid requests, killed at any moment. Records are
-appended per batch of finished requests with flush + fsync (`jsonl.append`); on
+appended per batch of finished requests with flush + fsync (`teacher_records.append`); on
 restart a torn last line is dropped (with a warning) and every (question, sample) already stored
 is skipped, so the file ends with each pair exactly once. The scan streams the file line by line
 (a 40-sample GSM8K run with top-5 log-probs is gigabytes) and keeps only what the summary needs.
@@ -19,7 +19,6 @@ import os
 from typing import Any
 
 from distill import teacher_records
-from distill.teacher import jsonl
 from distill.teacher.summary import Tally
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ class Store:
                 finished = more is None
                 records.extend(more or [])
             if records:
-                await asyncio.to_thread(jsonl.append, self.path, records)
+                await asyncio.to_thread(teacher_records.append, self.path, records)
                 for record in records:
                     self.tally.add(record)
             if finished:
