@@ -39,9 +39,24 @@ What is measured, per size, on one device (`PjitPartitioner(num_partitions=1)`):
 The peer's rows report the same FLOP count over its own step time. Peer runs come first (all
 sizes), then the engine's, so the two frameworks never hold device memory at the same time.
 
+Variants (`--variant NAME:key=value,...`, repeatable) time several engine settings against the
+one peer run, for tuning: keys `scan` (0/1), `unroll` (T5Config.scan_unroll), `remat`,
+`attention` and `xla_flags` (space-separated XLA flags; such a variant runs in a child process,
+since XLA reads its flags once per process). Without `--variant`, the one variant is `--scan`,
+`--remat`, `--attention` and `--unroll`. `peak_memory_bytes` is the process's peak so far, so
+with several variants only the XLA memory column tells them apart.
+
+`--profile-steps N` traces N more steps per run with `jax.profiler` and prints where the device
+time went (the top XLA ops by total time, read with `jax.profiler.ProfileData`: no TensorBoard
+needed); the trace is kept beside the JSON for xprof/TensorBoard.
+
 Examples:
   python bench/train_step.py --sizes micro,tiny,small --batch 8 --inputs 256 --targets 128
   python bench/train_step.py --sizes base --batch 32 --inputs 512 --targets 256     # on a GPU
+  python bench/train_step.py --sizes xl:16 --optimizers adamw --profile-steps 2 \
+      --variant scan:scan=1,remat=dots_with_no_batch_dims \
+      --variant unroll2:scan=1,remat=dots_with_no_batch_dims,unroll=2 \
+      --variant no-triton:scan=1,remat=dots_with_no_batch_dims,xla_flags=--xla_gpu_enable_triton_gemm=false
 
 """
 
@@ -51,12 +66,16 @@ import argparse
 import ast
 import dataclasses
 import datetime
+import functools
 import gc
 import json
 import math
+import os
 import pathlib
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -66,11 +85,10 @@ for path in (REPO_ROOT, REPO_ROOT / "bench"):  # Run as a script from a checkout
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import os
-
 # Both frameworks share the device: JAX must not grab 75% of its memory up front.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
+import device_profile
 import flax.linen as nn
 import hf_peer
 import jax
@@ -207,21 +225,80 @@ def _compiled_memory(compiled: Any) -> int | None:
     return int(sizes[0] + sizes[1] + sizes[2] - sizes[3])
 
 
-def size_config(size: str, args: argparse.Namespace) -> network.T5Config:
-    return model_config(
-        args.family,
-        size,
-        dtype=args.dtype,
-        dropout_rate=args.dropout,
-        scan_layers=args.scan,
-        remat_policy=args.remat,
-        attention_impl=args.attention,
-    )
+# `--variant` keys: T5Config field and how to read the value.
+VARIANT_KEYS: dict[str, tuple[str, Any]] = {
+    "scan": ("scan_layers", lambda v: v.lower() in ("1", "true", "yes")),
+    "unroll": ("scan_unroll", int),
+    "remat": ("remat_policy", str),
+    "attention": ("attention_impl", str),
+}
 
 
-def bench_size(size: str, optimizer: str, args: argparse.Namespace, device: jax.Device) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One engine setting to time: T5Config overrides, and XLA flags for a child process."""
+
+    name: str
+    overrides: Mapping[str, Any]
+    xla_flags: str = ""
+    spec: str = ""
+
+
+def parse_variant(spec: str) -> Variant:
+    """`NAME:key=value,...` (keys: scan, unroll, remat, attention, xla_flags) -> Variant."""
+    name, _, settings = spec.partition(":")
+    if not name or not _:
+        raise ValueError(f"--variant {spec!r}: expected NAME:key=value,...")
+    overrides: dict[str, Any] = {}
+    xla_flags = ""
+    for item in filter(None, settings.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--variant {spec!r}: {item!r} is not key=value")
+        if key == "xla_flags":
+            xla_flags = value
+        elif key in VARIANT_KEYS:
+            field, read = VARIANT_KEYS[key]
+            overrides[field] = read(value)
+        else:
+            known = ", ".join([*VARIANT_KEYS, "xla_flags"])
+            raise ValueError(f"--variant {spec!r}: unknown key {key!r}; known: {known}")
+    return Variant(name, overrides, xla_flags, spec)
+
+
+def default_variant(args: argparse.Namespace) -> Variant:
+    """The single variant of a run without `--variant`: the --scan/--unroll/--remat/--attention flags."""
+    overrides = {
+        "scan_layers": args.scan,
+        "scan_unroll": args.unroll,
+        "remat_policy": args.remat,
+        "attention_impl": args.attention,
+    }
+    spec = f"default:scan={int(args.scan)},unroll={args.unroll},remat={args.remat},attention={args.attention}"
+    return Variant("default", overrides, spec=spec)
+
+
+def size_config(size: str, args: argparse.Namespace, overrides: Mapping[str, Any] | None = None) -> network.T5Config:
+    """The size's config with the run's dtype, dropout, scan, remat and attention, then `overrides`."""
+    settings = {
+        "dtype": args.dtype,
+        "dropout_rate": args.dropout,
+        "scan_layers": args.scan,
+        "remat_policy": args.remat,
+        "attention_impl": args.attention,
+    }
+    return model_config(args.family, size, **{**settings, **(overrides or {})})
+
+
+def _blocking_step(compiled: Any, batch: Mapping[str, jax.Array], rng: jax.Array, state: Any) -> Any:
+    return jax.block_until_ready(compiled(state, batch, rng)[0])
+
+
+def bench_size(
+    size: str, optimizer: str, args: argparse.Namespace, device: jax.Device, variant: Variant
+) -> dict[str, Any]:
     """Builds the model and trainer for one size, compiles, runs and times the train step."""
-    config = size_config(size, args)
+    config = size_config(size, args, variant.overrides)
     optimizer_def = adafactor.Adafactor() if optimizer == "adafactor" else optimizers.AdamW()
     model = models.EncoderDecoderModel(network.Transformer(config), optimizer_def=optimizer_def, z_loss=1e-4)
     partitioner = PjitPartitioner(num_partitions=1, devices=[device])
@@ -260,12 +337,23 @@ def bench_size(size: str, optimizer: str, args: argparse.Namespace, device: jax.
     jax.block_until_ready((state, metrics))
     step_s = (time.perf_counter() - start) / args.steps
 
+    profile = None
+    if args.profile_steps:
+        trace_dir = pathlib.Path(args.trace_dir or pathlib.Path(args.json).with_suffix("")) / (
+            f"{size}-{variant.name}-{optimizer}"
+        )
+        run = functools.partial(_blocking_step, compiled, batch, rng)
+        state, profile = device_profile.trace(run, state, args.profile_steps, trace_dir)
+
     stats = device.memory_stats() or {}
     tflops = flops["flops_per_step"] / step_s / 1e12
     peak = peak_tflops(device, args.peak_tflops)
     result = {
         "size": size,
         "impl": f"engine/{optimizer}",
+        "variant": variant.name,
+        "variant_spec": variant.spec,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "params": int(sum(math.prod(p.shape) for p in jax.tree_util.tree_leaves(params))),
         "matmul_params": int(flops["matmul_params"]),
         "compile_s": compile_s,
@@ -282,6 +370,7 @@ def bench_size(size: str, optimizer: str, args: argparse.Namespace, device: jax.
         "loss_first": float(losses[0]),
         "loss_last": float(losses[-1]),
         "config": dataclasses.asdict(config),
+        "profile": profile,
     }
     if not all(math.isfinite(x) for x in (result["loss_first"], result["loss_last"])):
         raise RuntimeError(f"{size}: non-finite loss {result['loss_first']} -> {result['loss_last']}")
@@ -306,6 +395,7 @@ def bench_peer(size: str, args: argparse.Namespace, device: jax.Device) -> dict[
     return {
         "size": size,
         "impl": "hf/adamw",
+        "variant": "peer",
         **run,
         "matmul_params": int(flops["matmul_params"]),
         "compile_s": run["first_step_s"],
@@ -318,14 +408,42 @@ def bench_peer(size: str, args: argparse.Namespace, device: jax.Device) -> dict[
     }
 
 
+def run_label(result: Mapping[str, Any]) -> str:
+    """`engine/adamw`, or `engine/adamw [variant]` for a named variant."""
+    variant = result.get("variant", "default")
+    return result["impl"] if variant in ("default", "peer") else f"{result['impl']} [{variant}]"
+
+
 def speedups(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Engine tokens/s over the peer's, per size and engine optimizer."""
+    """Engine tokens/s over the peer's, per size and engine run (optimizer and variant)."""
     peer = {r["size"]: r["tokens_per_s"] for r in results if r["impl"].startswith("hf/")}
     ratios: dict[str, dict[str, float]] = {}
     for r in results:
         if r["impl"].startswith("engine/") and r["size"] in peer:
-            ratios.setdefault(r["size"], {})[r["impl"]] = r["tokens_per_s"] / peer[r["size"]]
+            ratios.setdefault(r["size"], {})[run_label(r)] = r["tokens_per_s"] / peer[r["size"]]
     return ratios
+
+
+def bench_in_child(size: str, batch: int, optimizer: str, args: argparse.Namespace, variant: Variant) -> dict:
+    """Runs one variant in a child process with its XLA flags (XLA reads them once per process)."""
+    settings = ",".join(
+        f"{key}={variant.overrides[field]}" for key, (field, _) in VARIANT_KEYS.items() if field in variant.overrides
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "variant.json"
+        command = [sys.executable, __file__, "--sizes", f"{size}:{batch}", "--optimizers", optimizer, "--peer", "none"]
+        command += ["--variant", f"{variant.name}:{settings}", "--json", str(out)]
+        command += ["--family", args.family, "--inputs", str(args.inputs), "--targets", str(args.targets)]
+        command += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--dtype", args.dtype]
+        command += ["--dropout", str(args.dropout), "--profile-steps", str(args.profile_steps)]
+        command += ["--trace-dir", str(args.trace_dir or pathlib.Path(args.json).with_suffix(""))]
+        command += ["--peak-tflops", str(args.peak_tflops)] if args.peak_tflops else []
+        env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {variant.xla_flags}".strip()}
+        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"variant {variant.name} ({variant.xla_flags}) failed:\n{proc.stderr[-3000:]}")
+        (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    return {**result, "variant_spec": variant.spec}
 
 
 def _fmt(value: float | None, spec: str, scale: float = 1.0, unit: str = "") -> str:
@@ -335,13 +453,13 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0, unit: str = "") -> 
 def format_table(results: Sequence[Mapping[str, Any]]) -> str:
     """A fixed-width table of the main numbers."""
     header = (
-        f"{'size':<8}{'batch':>6} {'impl':<18}{'params':>10}{'compile s':>11}{'step ms':>11}{'tok/s':>11}"
+        f"{'size':<8}{'batch':>6} {'impl':<30}{'params':>10}{'compile s':>11}{'step ms':>11}{'tok/s':>11}"
         f"{'tgt tok/s':>11}{'TFLOP/s':>10}{'MFU':>8}{'peak mem':>10}{'XLA mem':>10}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         lines.append(
-            f"{r['size']:<8}{r['batch']:>6} {r['impl']:<18}"
+            f"{r['size']:<8}{r['batch']:>6} {run_label(r):<30}"
             f"{_fmt(r['params'], '.1f', 1e6, 'M'):>10}{r['compile_s']:>11.1f}"
             f"{r['step_s'] * 1e3:>11.1f}{r['tokens_per_s']:>11.0f}{r['target_tokens_per_s']:>11.0f}"
             f"{r['tflops_per_s']:>10.3f}{_fmt(r['mfu'], '.1%'):>8}"
@@ -367,13 +485,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="activation dtype")
     parser.add_argument("--dropout", type=float, default=0.1, help="dropout rate (finetune.gin uses 0.1)")
     parser.add_argument("--scan", action="store_true", help="scan_layers=True")
+    parser.add_argument("--unroll", type=int, default=1, help="T5Config.scan_unroll (layers per scan iteration)")
     parser.add_argument("--remat", choices=sorted(network.REMAT_POLICIES), default="none", help="remat policy")
     parser.add_argument("--attention", choices=ATTENTION_IMPLS, default="einsum", help="T5Config.attention_impl")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        help="NAME:key=value,... engine setting to time (keys: scan, unroll, remat, attention, xla_flags); repeatable",
+    )
+    parser.add_argument("--profile-steps", type=int, default=0, help="trace this many more steps per engine run")
+    parser.add_argument("--trace-dir", help="where the traces go (default: beside --json, named after it)")
     parser.add_argument("--peak-tflops", type=float, help="peak TFLOP/s for MFU when the device kind is unknown")
     parser.add_argument("--json", default="out/bench/train_step.json", help="where to write the results")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("--steps must be >= 1 and --warmup >= 0")
+    if args.steps < 1 or args.warmup < 0 or args.profile_steps < 0:
+        parser.error("--steps must be >= 1, --warmup and --profile-steps >= 0")
     return args
 
 
@@ -386,13 +513,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     sizes = [spec.split(":")[0] for spec in specs]
     batches = {spec.split(":")[0]: int(spec.split(":")[1]) if ":" in spec else args.batch for spec in specs}
     optimizer_names = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    variants = args.variant or [default_variant(args)]
     use_peer = args.peer == "hf" or (args.peer == "auto" and hf_peer.available())
     peak = peak_tflops(device, args.peak_tflops)
     print(
         f"device: {device.device_kind} ({device.platform}), jax {jax.__version__}, peak bf16 "
         f"{_fmt(peak, '.0f')} TFLOP/s | batch {batches} x ({args.inputs} in + {args.targets} tgt), "
-        f"{args.dtype}, dropout {args.dropout}, scan={args.scan}, remat={args.remat}, attention={args.attention}, "
-        f"{args.warmup} warmup + {args.steps} timed steps, peer: {'hf' if use_peer else 'none'}",
+        f"{args.dtype}, dropout {args.dropout}, {args.warmup} warmup + {args.steps} timed steps, "
+        f"peer: {'hf' if use_peer else 'none'} | variants: {'; '.join(v.spec for v in variants)}",
         flush=True,
     )
     report = {
@@ -403,24 +531,50 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "jax_version": jax.__version__,
             "peak_tflops": peak,
         },
-        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "batch")} | {"batches": batches},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "batch", "variant")}
+        | {"batches": batches, "variants": [v.spec for v in variants]},
         "results": [],
+        "failed": [],
     }
     out = pathlib.Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    runs = [(size, "peer") for size in sizes if use_peer] + [(s, o) for s in sizes for o in optimizer_names]
-    for size, what in runs:
+    runs = [(size, "peer", None) for size in sizes if use_peer]
+    runs += [(s, o, v) for s in sizes for v in variants for o in optimizer_names]
+    for size, what, variant in runs:
         size_args = argparse.Namespace(**{**vars(args), "batch": batches[size]})
-        result = bench_peer(size, size_args, device) if what == "peer" else bench_size(size, what, size_args, device)
+        label = f"{size} {what}" + (f" [{variant.name}]" if variant else "")
+        try:
+            if what == "peer":
+                result = bench_peer(size, size_args, device)
+            elif variant.xla_flags:
+                result = bench_in_child(size, batches[size], what, size_args, variant)
+            else:
+                result = bench_size(size, what, size_args, device, variant)
+        except Exception as e:  # One failing variant (out of memory, unsupported) must not lose the others.
+            if len(runs) == 1:
+                raise
+            report["failed"].append({"run": label, "error": f"{type(e).__name__}: {str(e)[:2000]}"})
+            print(f"  {label}: FAILED {type(e).__name__}: {str(e)[:300]}", flush=True)
+            del e
+            gc.collect()
+            continue
+        finally:
+            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # Partial results survive.
         result["batch"] = batches[size]
         report["results"].append(result)
         report["speedup_vs_peer"] = speedups(report["results"])
-        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # Partial results survive a timeout.
-        print(f"  {size} {result['impl']}: step {result['step_s'] * 1e3:.1f}ms", flush=True)
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"  {label}: step {result['step_s'] * 1e3:.1f}ms, compile {result['compile_s']:.1f}s", flush=True)
+        if result.get("profile"):
+            print(device_profile.format_summary(result["profile"], result["step_s"] * 1e3), flush=True)
     print(format_table(report["results"]))
-    for size, ratios in report["speedup_vs_peer"].items():
+    for size, ratios in report.get("speedup_vs_peer", {}).items():
         print(f"{size}: " + ", ".join(f"{impl} {ratio:.2f}x the peer's tokens/s" for impl, ratio in ratios.items()))
+    for failure in report["failed"]:
+        print(f"FAILED {failure['run']}: {failure['error'][:300]}")
     print(f"wrote {out}")
+    if report["failed"]:
+        raise SystemExit(1)
     return report
 
 

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import pathlib
 import subprocess
 import sys
 from types import ModuleType
@@ -36,13 +37,13 @@ def load_bench() -> ModuleType:
     return module
 
 
-def run_bench(script: str, args: list[str], out) -> tuple[subprocess.CompletedProcess, dict]:
+def run_bench(script: str, args: list[str], out, returncode: int = 0) -> tuple[subprocess.CompletedProcess, dict]:
     """Runs `bench/<script>` with `--json out`; returns the process and the JSON report."""
     path = os.path.join(REPO_ROOT, "bench", script)
     proc = subprocess.run(
         [sys.executable, path, *args, "--json", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
-    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert proc.returncode == returncode, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc, json.loads(out.read_text())
 
 
@@ -66,6 +67,44 @@ def test_bench_micro_writes_json(tmp_path) -> None:
     assert peer["params"] == engine["params"], "the peer has the engine's architecture"
     assert engine["config"]["emb_dim"] == 32  # Read from gin/models/t5_1_1/micro.gin.
     assert set(report["speedup_vs_peer"]["micro"]) == {"engine/adamw", "engine/adafactor"}
+
+
+def test_bench_variants_flags_failures_and_profile(tmp_path) -> None:
+    """Variants time against one peer run; XLA flags reach a child process; a failing variant is
+    reported without losing the others; `--profile-steps` leaves a trace that reads back."""
+    out = tmp_path / "variants.json"
+    args = ["--sizes", "micro:2", "--inputs", "16", "--targets", "8", "--steps", "1", "--warmup", "1"]
+    args += ["--peer", "hf", "--optimizers", "adamw", "--profile-steps", "1"]
+    flags = "xla_flags=--xla_cpu_enable_fast_math=false"
+    args += ["--variant", "plain:", "--variant", f"flagged:scan=1,unroll=2,remat=full,{flags}"]
+    args += ["--variant", "broken:attention=cudnn"]  # cuDNN attention does not exist on the CPU.
+    proc, report = run_bench("train_step.py", args, out, returncode=1)
+    assert [r["variant"] for r in report["results"]] == ["peer", "plain", "flagged"]
+    assert [f["run"] for f in report["failed"]] == ["micro adamw [broken]"] and "FAILED" in proc.stdout
+    _, plain, flagged = report["results"]
+    assert (plain["config"]["scan_layers"], plain["config"]["remat_policy"]) == (False, "none")
+    assert (flagged["config"]["scan_layers"], flagged["config"]["scan_unroll"]) == (True, 2)
+    assert flagged["config"]["remat_policy"] == "full"
+    assert "--xla_cpu_enable_fast_math=false" in flagged["xla_flags"]
+    assert "--xla_cpu_enable_fast_math" not in plain["xla_flags"]
+    assert set(report["speedup_vs_peer"]["micro"]) == {"engine/adamw [plain]", "engine/adamw [flagged]"}
+
+    bench_dir = os.path.join(REPO_ROOT, "bench")
+    sys.path.insert(0, bench_dir)
+    try:
+        import device_profile
+    finally:
+        sys.path.remove(bench_dir)
+    for result in (plain, flagged):
+        trace = result["profile"]["trace"]
+        assert trace.startswith(str(tmp_path)) and os.path.exists(trace)
+        assert "no device" in result["profile"]["note"]  # The CPU backend has no accelerator plane.
+        # The same summary over the host's XLA line, which a CPU trace does have.
+        host = device_profile.summarize(pathlib.Path(trace), 1, line_filter=lambda plane, line: "XLA" in line)
+        times = [op["ms_per_step"] for op in host["top_ops"]]
+        assert host["busy_ms_per_step"] > 0 and times == sorted(times, reverse=True)
+        assert math.isclose(sum(c["share"] for c in host["categories"]), 1.0)
+        assert math.isclose(sum(c["ms_per_step"] for c in host["categories"]), host["busy_ms_per_step"])
 
 
 def test_gin_sizes_give_the_released_parameter_counts() -> None:

@@ -124,18 +124,29 @@ class RelativePositionBiases(nn.Module):
 
 
 def attention_bias(mask: Array, dtype: DType) -> Array:
-    """Turns a {0,1} attention mask [b, 1, q, k] into an additive bias."""
+    """Turns a boolean (or {0,1}) attention mask [b, 1, q, k] into an additive bias."""
     return jnp.where(mask > 0, 0.0, NEG_INF).astype(dtype)
 
 
+def combined_bias(mask: Array, bias: Array | None, dtype: DType) -> Array:
+    """The additive attention bias [b, h, q, k]: the mask's plus the relative-position `bias`.
+
+    Built inside each attention call, as T5X does, from the small [b, 1, q, k] mask and
+    [1, h, q, k] bias, so XLA fuses it into the logits instead of one [b, h, q, k] array being
+    held (and, under `nn.scan`, carried with its float32 cotangent) across all layers.
+    """
+    mask_bias = attention_bias(mask, dtype)
+    return mask_bias if bias is None else mask_bias + bias.astype(dtype)
+
+
 def make_attention_mask(query_valid: Array, key_valid: Array) -> Array:
-    """[b, q] x [b, k] -> [b, 1, q, k] mask of pairs where both positions are valid."""
-    return (query_valid[:, None, :, None] & key_valid[:, None, None, :]).astype(jnp.float32)
+    """[b, q] x [b, k] -> boolean [b, 1, q, k] mask of pairs where both positions are valid."""
+    return query_valid[:, None, :, None] & key_valid[:, None, None, :]
 
 
 def segment_mask(query_segments: Array, key_segments: Array) -> Array:
-    """Allows attention only within the same packed segment."""
-    return (query_segments[:, None, :, None] == key_segments[:, None, None, :]).astype(jnp.float32)
+    """Allows attention only within the same packed segment (boolean [b, 1, q, k])."""
+    return query_segments[:, None, :, None] == key_segments[:, None, None, :]
 
 
 ATTENTION_IMPLS = ("einsum", "xla", "cudnn")
@@ -163,13 +174,15 @@ class MultiHeadDotProductAttention(nn.Module):
         self,
         inputs_q: Array,
         inputs_kv: Array,
-        bias: Array | None,
+        mask: Array,
+        bias: Array | None = None,
         cache: str | None = None,
         cache_index: Array | None = None,
         cache_length: int = 0,
     ) -> Array:
-        """Attention of `inputs_q` over `inputs_kv`.
+        """Attention of `inputs_q` over `inputs_kv` where `mask` [b, 1, q, k] allows it.
 
+        `bias` [1, h, q, k] is the relative-position bias (none for cross-attention).
         `cache="self"` (incremental decoding): this step's keys/values are written at
         `cache_index` into a `cache_length` cache, and attention runs over the whole cache (the
         caller's bias masks unwritten positions). `cache="static"`: keys/values of `inputs_kv`
@@ -196,6 +209,7 @@ class MultiHeadDotProductAttention(nn.Module):
             key, value = project_kv()
             if cache == "self":
                 key, value = self._growing_cache(key, value, cache_index, cache_length)
+        bias = combined_bias(mask, bias, self.dtype)
         if self.impl == "einsum":
             out = self._einsum_attention(query, key, value, bias)
         else:

@@ -45,12 +45,15 @@ class T5Config:
     logits_via_embedding: bool = False
     float32_attention_logits: bool = False
     scan_layers: bool = False
+    scan_unroll: int = 1  # Layers per scan iteration: fewer loop trips, a longer compile.
     remat_policy: str = "none"
     attention_impl: str = "einsum"  # or "cudnn" (fused; no attention-probability dropout), "xla"
 
     def __post_init__(self) -> None:
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}; choose one of {sorted(REMAT_POLICIES)}")
+        if self.scan_unroll < 1:
+            raise ValueError(f"T5Config.scan_unroll={self.scan_unroll}; it must be at least 1")
         if self.attention_impl not in L.ATTENTION_IMPLS:
             raise ValueError(f"T5Config.attention_impl={self.attention_impl!r}; choose one of {L.ATTENTION_IMPLS}")
 
@@ -64,11 +67,11 @@ class EncoderLayer(nn.Module):
     deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x: Array, bias: Array) -> tuple[Array, None]:
+    def __call__(self, x: Array, mask: Array, bias: Array) -> tuple[Array, None]:
         cfg, dtype = self.config, self.config.activation_dtype
         drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
         h = L.RMSNorm(dtype, name="pre_attention_layer_norm")(x)
-        h = self._attention("attention")(h, h, bias)
+        h = self._attention("attention")(h, h, mask, bias)
         x = x + drop(h)
         h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(x)
         h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
@@ -96,17 +99,23 @@ class DecoderLayer(EncoderLayer):
 
     @nn.compact
     def __call__(
-        self, y: Array, encoded: Array, self_bias: Array, cross_bias: Array, cache_index: Array | None
+        self,
+        y: Array,
+        encoded: Array,
+        self_mask: Array,
+        self_bias: Array,
+        cross_mask: Array,
+        cache_index: Array | None,
     ) -> tuple[Array, None]:
         cfg, dtype = self.config, self.config.activation_dtype
         decoding = self.decode_length > 0
         self_cache = {"cache": "self", "cache_index": cache_index, "cache_length": self.decode_length}
         drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
         h = L.RMSNorm(dtype, name="pre_self_attention_layer_norm")(y)
-        h = self._attention("self_attention")(h, h, self_bias, **(self_cache if decoding else {}))
+        h = self._attention("self_attention")(h, h, self_mask, self_bias, **(self_cache if decoding else {}))
         y = y + drop(h)
         h = L.RMSNorm(dtype, name="pre_cross_attention_layer_norm")(y)
-        h = self._attention("encoder_decoder_attention")(h, encoded, cross_bias, cache="static" if decoding else None)
+        h = self._attention("encoder_decoder_attention")(h, encoded, cross_mask, cache="static" if decoding else None)
         y = y + drop(h)
         h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(y)
         h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
@@ -137,6 +146,7 @@ def layer_stack(
             split_rngs={"params": True, "dropout": True},
             in_axes=(nn.broadcast,) * num_inputs,
             length=num_layers,
+            unroll=config.scan_unroll,
             metadata_params={nn.PARTITION_NAME: "layers"},
         )(config, deterministic, name="layers", **layer_kwargs)
         return lambda x, *args: scanned(x, *args)[0]
@@ -160,14 +170,13 @@ class Encoder(nn.Module):
         cfg, dtype = self.config, self.config.activation_dtype
         mask = L.make_attention_mask(tokens > 0, tokens > 0)
         if segment_ids is not None:
-            mask = mask * L.segment_mask(segment_ids, segment_ids)
+            mask = mask & L.segment_mask(segment_ids, segment_ids)
         length = tokens.shape[1]
-        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, True)
-        bias = (L.attention_bias(mask, jnp.float32) + relpos).astype(dtype)
+        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, True).astype(dtype)
 
         x = self.shared_embedding(tokens.astype(jnp.int32)).astype(dtype)
         x = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(x))
-        x = layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, deterministic, 1)(x, bias)
+        x = layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, deterministic, 2)(x, mask, relpos)
         x = L.RMSNorm(dtype, name="encoder_norm")(x)
         return nn.Dropout(cfg.dropout_rate, deterministic=deterministic)(x)
 
@@ -191,17 +200,17 @@ class Decoder(nn.Module):
         cfg, dtype = self.config, self.config.activation_dtype
         relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")
         if decode_length:
-            self_bias, cross_bias, index = self._decoding_biases(relpos, encoder_tokens, decode_length)
+            self_mask, self_bias, cross_mask, index = self._decoding_masks(relpos, encoder_tokens, decode_length)
         else:
-            self_bias, cross_bias = self._training_biases(
+            self_mask, self_bias, cross_mask = self._training_masks(
                 relpos, encoder_tokens, decoder_target_tokens, encoder_segment_ids, decoder_segment_ids
             )
             index = None
 
         y = self.shared_embedding(decoder_input_tokens.astype(jnp.int32)).astype(dtype)
         y = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(y))
-        y = layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, deterministic, 4, decode_length=decode_length)(
-            y, encoded, self_bias, cross_bias, index
+        y = layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, deterministic, 5, decode_length=decode_length)(
+            y, encoded, self_mask, self_bias, cross_mask, index
         )
         y = L.RMSNorm(dtype, name="decoder_norm")(y)
         y = L.length_dropout(cfg.dropout_rate, deterministic)(y)
@@ -211,31 +220,30 @@ class Decoder(nn.Module):
             logits = L.dense(cfg.vocab_size, ("embed", "vocab"), "logits_dense", jnp.float32)(y)
         return L.constrain(logits, ("batch", "length", "vocab"))
 
-    def _training_biases(
+    def _training_masks(
         self,
         relpos: nn.Module,
         encoder_tokens: Array,
         decoder_target_tokens: Array,
         encoder_segment_ids: Array | None,
         decoder_segment_ids: Array | None,
-    ) -> tuple[Array, Array]:
-        """Causal, padding and segment masks plus relative positions, for teacher forcing."""
+    ) -> tuple[Array, Array, Array]:
+        """Self-attention mask (causal, padding, segments) and relative positions, cross-attention mask."""
         dtype = self.config.activation_dtype
         length = decoder_target_tokens.shape[1]
         target_valid = decoder_target_tokens > 0
-        causal = jnp.tril(jnp.ones((length, length), jnp.float32))[None, None]
-        self_mask = L.make_attention_mask(target_valid, target_valid) * causal
+        causal = jnp.tril(jnp.ones((length, length), jnp.bool_))[None, None]
+        self_mask = L.make_attention_mask(target_valid, target_valid) & causal
         cross_mask = L.make_attention_mask(target_valid, encoder_tokens > 0)
         if decoder_segment_ids is not None:
-            self_mask = self_mask * L.segment_mask(decoder_segment_ids, decoder_segment_ids)
-            cross_mask = cross_mask * L.segment_mask(decoder_segment_ids, encoder_segment_ids)
-        self_bias = (L.attention_bias(self_mask, jnp.float32) + relpos(length, length, False)).astype(dtype)
-        return self_bias, L.attention_bias(cross_mask, dtype)
+            self_mask = self_mask & L.segment_mask(decoder_segment_ids, decoder_segment_ids)
+            cross_mask = cross_mask & L.segment_mask(decoder_segment_ids, encoder_segment_ids)
+        return self_mask, relpos(length, length, False).astype(dtype), cross_mask
 
-    def _decoding_biases(
+    def _decoding_masks(
         self, relpos: nn.Module, encoder_tokens: Array, decode_length: int
-    ) -> tuple[Array, Array, Array]:
-        """Biases for one decoding step at the cached position, which then advances.
+    ) -> tuple[Array, Array, Array, Array]:
+        """Masks and relative positions for one decoding step at the cached position, which then advances.
 
         The first call (the one that creates the cache) leaves the position at 0.
         """
@@ -246,9 +254,8 @@ class Decoder(nn.Module):
         if not initializing:
             position.value = index + 1
         written = (jnp.arange(decode_length) <= index)[None, None, None, :]
-        self_bias = L.attention_bias(written, jnp.float32) + relpos(1, decode_length, False, query_index=index)
-        cross_bias = L.attention_bias((encoder_tokens > 0)[:, None, None, :], dtype)
-        return self_bias.astype(dtype), cross_bias, index
+        self_bias = relpos(1, decode_length, False, query_index=index).astype(dtype)
+        return written, self_bias, (encoder_tokens > 0)[:, None, None, :], index
 
 
 class Transformer(nn.Module):
