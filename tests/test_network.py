@@ -185,20 +185,21 @@ def test_scan_unroll_computes_the_same_function() -> None:
         network.T5Config(scan_unroll=0)
 
 
-def _scan_carry_shapes(jaxpr: jax.extend.core.Jaxpr) -> list[tuple[int, ...]]:
-    """Shapes of the loop-carried operands of every `scan` in `jaxpr`, nested jaxprs included."""
-    shapes = []
+def _scan_carries(jaxpr: jax.extend.core.Jaxpr) -> list[tuple[tuple[int, ...], jnp.dtype]]:
+    """(shape, dtype) of the loop-carried operands of every `scan` in `jaxpr`, nested jaxprs included."""
+    carries = []
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "scan":
             first = eqn.params["num_consts"]
-            shapes += [tuple(v.aval.shape) for v in eqn.invars[first : first + eqn.params["num_carry"]]]
+            carried = eqn.invars[first : first + eqn.params["num_carry"]]
+            carries += [(tuple(v.aval.shape), v.aval.dtype) for v in carried]
         for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            shapes += _scan_carry_shapes(sub)
-    return shapes
+            carries += _scan_carries(sub)
+    return carries
 
 
 def test_backward_layer_loop_carries_no_batch_by_heads_gradient() -> None:
-    """The relative-position gradient summed across the scanned layers is [1, h, q, k].
+    """The relative-position gradient summed across the scanned layers is [1, h, q, k], in float32.
 
     Each layer builds its additive attention bias from the [b, 1, q, k] mask and the
     [1, h, q, k] relative-position bias, as T5X does. Passing the layers one precombined
@@ -206,12 +207,13 @@ def test_backward_layer_loop_carries_no_batch_by_heads_gradient() -> None:
     float gradient of that size: 0.5 GB at XL, batch 16, 512 tokens.
     """
     batch = random_batch()
-    cfg = dataclasses.replace(MICRO, scan_layers=True)
+    cfg = dataclasses.replace(MICRO, scan_layers=True, dtype="bfloat16")
     jaxpr = jax.make_jaxpr(lambda b: _scanned_loss_and_grads(cfg, b))(batch).jaxpr
-    carries = _scan_carry_shapes(jaxpr)
+    carries = _scan_carries(jaxpr)
     b, h, length = batch["encoder_input_tokens"].shape[0], cfg.num_heads, batch["encoder_input_tokens"].shape[1]
-    assert (1, h, length, length) in carries  # The encoder's relative-position gradient.
-    assert not [s for s in carries if len(s) == 4 and s[:2] == (b, h)], carries
+    # The encoder's relative-position gradient, summed in float32 though the layers compute in bfloat16.
+    assert ((1, h, length, length), jnp.float32) in carries
+    assert not [s for s, _ in carries if len(s) == 4 and s[:2] == (b, h)], carries
 
 
 def test_bfloat16_activations_with_float32_params_and_logits() -> None:

@@ -172,7 +172,8 @@ class Encoder(nn.Module):
         if segment_ids is not None:
             mask = mask & L.segment_mask(segment_ids, segment_ids)
         length = tokens.shape[1]
-        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, True).astype(dtype)
+        # float32 into the layers, which cast it: its gradient is summed across layers in float32.
+        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, True)
 
         x = self.shared_embedding(tokens.astype(jnp.int32)).astype(dtype)
         x = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(x))
@@ -229,7 +230,6 @@ class Decoder(nn.Module):
         decoder_segment_ids: Array | None,
     ) -> tuple[Array, Array, Array]:
         """Self-attention mask (causal, padding, segments) and relative positions, cross-attention mask."""
-        dtype = self.config.activation_dtype
         length = decoder_target_tokens.shape[1]
         target_valid = decoder_target_tokens > 0
         causal = jnp.tril(jnp.ones((length, length), jnp.bool_))[None, None]
@@ -238,7 +238,7 @@ class Decoder(nn.Module):
         if decoder_segment_ids is not None:
             self_mask = self_mask & L.segment_mask(decoder_segment_ids, decoder_segment_ids)
             cross_mask = cross_mask & L.segment_mask(decoder_segment_ids, encoder_segment_ids)
-        return self_mask, relpos(length, length, False).astype(dtype), cross_mask
+        return self_mask, relpos(length, length, False), cross_mask
 
     def _decoding_masks(
         self, relpos: nn.Module, encoder_tokens: Array, decode_length: int
@@ -247,14 +247,13 @@ class Decoder(nn.Module):
 
         The first call (the one that creates the cache) leaves the position at 0.
         """
-        dtype = self.config.activation_dtype
         initializing = not self.has_variable("cache", "position")
         position = self.variable("cache", "position", lambda: jnp.zeros((), jnp.int32))
         index = position.value
         if not initializing:
             position.value = index + 1
         written = (jnp.arange(decode_length) <= index)[None, None, None, :]
-        self_bias = relpos(1, decode_length, False, query_index=index).astype(dtype)
+        self_bias = relpos(1, decode_length, False, query_index=index)
         return written, self_bias, (encoder_tokens > 0)[:, None, None, :], index
 
 
