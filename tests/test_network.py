@@ -176,8 +176,9 @@ def test_scan_unroll_computes_the_same_function() -> None:
     """`scan_unroll` only changes how many layers one loop trip runs: same loss, grads and dropout."""
     batch = random_batch()
     cfg = dataclasses.replace(MICRO, scan_layers=True, dropout_rate=0.3)
-    loss, grads = _scanned_loss_and_grads(cfg, batch)
-    unrolled_loss, unrolled_grads = _scanned_loss_and_grads(dataclasses.replace(cfg, scan_unroll=2), batch)
+    loss_and_grads = jax.jit(_scanned_loss_and_grads, static_argnums=0)
+    loss, grads = loss_and_grads(cfg, batch)
+    unrolled_loss, unrolled_grads = loss_and_grads(dataclasses.replace(cfg, scan_unroll=2), batch)
     np.testing.assert_allclose(unrolled_loss, loss, rtol=1e-6)
     for got, expected in zip(jax.tree_util.tree_leaves(unrolled_grads), jax.tree_util.tree_leaves(grads), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
