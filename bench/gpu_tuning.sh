@@ -18,7 +18,7 @@ remat=dots_with_no_batch_dims
 "${PYTHON:-python3}" "$(dirname "$0")/train_step.py" --sizes xl:16 --optimizers adamw --steps 5 --warmup 1 \
   --profile-steps 1 --json "$out/xl_tuning.json" \
   --variant "scan:scan=1,remat=$remat" \
-  --variant "cudnn:scan=1,remat=$remat,attention=cudnn" \
+  --variant "cudnn:scan=1,remat=${remat}_and_attention,attention=cudnn" \
   --variant "cudnn-noremat:scan=1,attention=cudnn" \
   --variant "unroll2:scan=1,remat=$remat,unroll=2" \
   --variant "no-triton-gemm:scan=1,remat=$remat,xla_flags=--xla_gpu_enable_triton_gemm=false" \

@@ -33,6 +33,7 @@ POSITIVE = (
 def load_bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # Its dataclasses resolve their annotations through sys.modules.
     spec.loader.exec_module(module)
     return module
 

@@ -217,6 +217,21 @@ def test_backward_layer_loop_carries_no_batch_by_heads_gradient() -> None:
     assert not [s for s, _ in carries if len(s) == 4 and s[:2] == (b, h)], carries
 
 
+def test_fused_attention_remat_policy_saves_the_cudnn_forward() -> None:
+    """`dots_with_no_batch_dims_and_attention` keeps jax's cuDNN attention forward outputs (so the
+    backward pass does not rerun it) and otherwise saves exactly the batch-free dots."""
+    from jax._src.cudnn import fused_attention_stablehlo as cudnn
+
+    policy = network.REMAT_POLICIES["dots_with_no_batch_dims_and_attention"]
+    assert policy(cudnn._dot_product_attention_fwd_p_wrapper) and policy(cudnn._dot_product_attention_fwd_p)
+    assert not policy(cudnn._dot_product_attention_bwd_p_wrapper)
+    matmul = {"dimension_numbers": (((1,), (0,)), ((), ())), "precision": None, "preferred_element_type": None}
+    batched = {**matmul, "dimension_numbers": (((2,), (1,)), ((0,), (0,)))}
+    assert policy(jax.lax.dot_general_p, **matmul) and not policy(jax.lax.dot_general_p, **batched)
+    assert not policy(jax.lax.exp_p)
+    network.T5Config(remat_policy="dots_with_no_batch_dims_and_attention")  # A valid gin choice.
+
+
 def test_bfloat16_activations_with_float32_params_and_logits() -> None:
     cfg = dataclasses.replace(MICRO, dtype="bfloat16")
     batch = random_batch()

@@ -20,11 +20,25 @@ from distill.engine import layers as L  # noqa: N812 - short, like T5X's `layers
 
 Array = jax.Array
 
+
+def save_dots_and_fused_attention(prim: Any, *args: Any, **params: Any) -> bool:
+    """Saves what `dots_with_no_batch_dims` saves plus the fused attention's forward outputs.
+
+    jax's cuDNN attention is a custom VJP whose backward needs its forward's output and softmax
+    statistics (small: [b, q, h, d] and [b, h, q]). Under the batch-free-dots policy they are
+    not saveable, so the backward pass reruns the whole fused forward; saving them skips that.
+    With einsum attention (no fused primitive) this is `dots_with_no_batch_dims`.
+    """
+    fused = prim.name.startswith("dot_product_attention") and "_fwd" in prim.name
+    return fused or jax.checkpoint_policies.dots_with_no_batch_dims_saveable(prim, *args, **params)
+
+
 REMAT_POLICIES = {
     "none": None,
     "full": jax.checkpoint_policies.nothing_saveable,
     "dots": jax.checkpoint_policies.checkpoint_dots,
     "dots_with_no_batch_dims": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    "dots_with_no_batch_dims_and_attention": save_dots_and_fused_attention,
 }
 
 
