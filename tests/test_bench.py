@@ -90,12 +90,7 @@ def test_bench_variants_flags_failures_and_profile(tmp_path) -> None:
     assert "--xla_cpu_enable_fast_math" not in plain["xla_flags"]
     assert set(report["speedup_vs_peer"]["micro"]) == {"engine/adamw [plain]", "engine/adamw [flagged]"}
 
-    bench_dir = os.path.join(REPO_ROOT, "bench")
-    sys.path.insert(0, bench_dir)
-    try:
-        import device_profile
-    finally:
-        sys.path.remove(bench_dir)
+    device_profile = load_device_profile()
     for result in (plain, flagged):
         trace = result["profile"]["trace"]
         assert trace.startswith(str(tmp_path)) and os.path.exists(trace)
@@ -106,6 +101,31 @@ def test_bench_variants_flags_failures_and_profile(tmp_path) -> None:
         assert host["busy_ms_per_step"] > 0 and times == sorted(times, reverse=True)
         assert math.isclose(sum(c["share"] for c in host["categories"]), 1.0)
         assert math.isclose(sum(c["ms_per_step"] for c in host["categories"]), host["busy_ms_per_step"])
+
+
+def load_device_profile() -> ModuleType:
+    bench_dir = os.path.join(REPO_ROOT, "bench")
+    sys.path.insert(0, bench_dir)
+    try:
+        import device_profile
+    finally:
+        sys.path.remove(bench_dir)
+    return device_profile
+
+
+def test_profile_that_cannot_start_leaves_a_note_and_runs_no_step(tmp_path) -> None:
+    """A profiler failure (here: one already running) costs the profile, never the bench row."""
+    import jax
+
+    device_profile = load_device_profile()
+    jax.profiler.start_trace(str(tmp_path / "other"))
+    try:
+        state, profile = device_profile.trace(lambda s: s + 1, 0, 3, tmp_path / "trace")
+    finally:
+        jax.profiler.stop_trace()
+    assert state == 0 and profile["trace"] is None and "did not start" in profile["note"]
+    state, profile = device_profile.trace(lambda s: s + 1, 0, 3, tmp_path / "trace")
+    assert state == 3 and os.path.exists(profile["trace"])
 
 
 def test_gin_sizes_give_the_released_parameter_counts() -> None:
