@@ -42,8 +42,8 @@ sizes), then the engine's, so the two frameworks never hold device memory at the
 Variants (`--variant NAME:key=value,...`, repeatable) time several engine settings against the
 one peer run, for tuning: keys `scan` (0/1), `unroll` (T5Config.scan_unroll), `remat`,
 `attention` and `xla_flags` (space-separated XLA flags; such a variant runs in a child process,
-since XLA reads its flags once per process). Without `--variant`, the one variant is `--scan`,
-`--remat`, `--attention` and `--unroll`. `peak_memory_bytes` is the process's peak so far, so
+since XLA reads its flags once per process). Variants apply over `--scan`, `--remat`,
+`--attention` and `--unroll`; without `--variant`, those flags are the one variant. `peak_memory_bytes` is the process's peak so far, so
 with several variants only the XLA memory column tells them apart.
 
 `--profile-steps N` traces N more steps per run with `jax.profiler` and prints where the device
@@ -266,16 +266,22 @@ def parse_variant(spec: str) -> Variant:
     return Variant(name, overrides, xla_flags, spec)
 
 
-def default_variant(args: argparse.Namespace) -> Variant:
-    """The single variant of a run without `--variant`: the --scan/--unroll/--remat/--attention flags."""
-    overrides = {
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The --scan/--unroll/--remat/--attention flags as T5Config fields: every variant's base."""
+    return {
         "scan_layers": args.scan,
         "scan_unroll": args.unroll,
         "remat_policy": args.remat,
         "attention_impl": args.attention,
     }
+
+
+def resolve_variants(args: argparse.Namespace) -> list[Variant]:
+    """`--variant`s over the flags (so a child process gets the same full setting), or the flags alone."""
+    if args.variant:
+        return [dataclasses.replace(v, overrides={**flag_overrides(args), **v.overrides}) for v in args.variant]
     spec = f"default:scan={int(args.scan)},unroll={args.unroll},remat={args.remat},attention={args.attention}"
-    return Variant("default", overrides, spec=spec)
+    return [Variant("default", flag_overrides(args), spec=spec)]
 
 
 def size_config(size: str, args: argparse.Namespace, overrides: Mapping[str, Any] | None = None) -> network.T5Config:
@@ -339,9 +345,7 @@ def bench_size(
 
     profile = None
     if args.profile_steps:
-        trace_dir = pathlib.Path(args.trace_dir or pathlib.Path(args.json).with_suffix("")) / (
-            f"{size}-{variant.name}-{optimizer}"
-        )
+        trace_dir = pathlib.Path(args.trace_dir) / f"{size}-{variant.name}-{optimizer}"
         run = functools.partial(_blocking_step, compiled, batch, rng)
         state, profile = device_profile.trace(run, state, args.profile_steps, trace_dir)
 
@@ -436,7 +440,7 @@ def bench_in_child(size: str, batch: int, optimizer: str, args: argparse.Namespa
         command += ["--family", args.family, "--inputs", str(args.inputs), "--targets", str(args.targets)]
         command += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--dtype", args.dtype]
         command += ["--dropout", str(args.dropout), "--profile-steps", str(args.profile_steps)]
-        command += ["--trace-dir", str(args.trace_dir or pathlib.Path(args.json).with_suffix(""))]
+        command += ["--trace-dir", args.trace_dir]
         command += ["--peak-tflops", str(args.peak_tflops)] if args.peak_tflops else []
         env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {variant.xla_flags}".strip()}
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -501,6 +505,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.profile_steps < 0:
         parser.error("--steps must be >= 1, --warmup and --profile-steps >= 0")
+    args.trace_dir = args.trace_dir or str(pathlib.Path(args.json).with_suffix(""))
     return args
 
 
@@ -513,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     sizes = [spec.split(":")[0] for spec in specs]
     batches = {spec.split(":")[0]: int(spec.split(":")[1]) if ":" in spec else args.batch for spec in specs}
     optimizer_names = [o.strip() for o in args.optimizers.split(",") if o.strip()]
-    variants = args.variant or [default_variant(args)]
+    variants = resolve_variants(args)
     use_peer = args.peer == "hf" or (args.peer == "auto" and hf_peer.available())
     peak = peak_tflops(device, args.peak_tflops)
     print(
@@ -555,18 +560,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 raise
             report["failed"].append({"run": label, "error": f"{type(e).__name__}: {str(e)[:2000]}"})
             print(f"  {label}: FAILED {type(e).__name__}: {str(e)[:300]}", flush=True)
-            del e
+            del e  # Its traceback holds the failed run's device arrays.
             gc.collect()
-            continue
-        finally:
-            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # Partial results survive.
-        result["batch"] = batches[size]
-        report["results"].append(result)
-        report["speedup_vs_peer"] = speedups(report["results"])
-        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"  {label}: step {result['step_s'] * 1e3:.1f}ms, compile {result['compile_s']:.1f}s", flush=True)
-        if result.get("profile"):
-            print(device_profile.format_summary(result["profile"], result["step_s"] * 1e3), flush=True)
+        else:
+            result["batch"] = batches[size]
+            report["results"].append(result)
+            report["speedup_vs_peer"] = speedups(report["results"])
+            print(f"  {label}: step {result['step_s'] * 1e3:.1f}ms, compile {result['compile_s']:.1f}s", flush=True)
+            if result.get("profile"):
+                print(device_profile.format_summary(result["profile"], result["step_s"] * 1e3), flush=True)
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # Partial results survive a timeout.
     print(format_table(report["results"]))
     for size, ratios in report.get("speedup_vs_peer", {}).items():
         print(f"{size}: " + ", ".join(f"{impl} {ratio:.2f}x the peer's tokens/s" for impl, ratio in ratios.items()))

@@ -133,7 +133,7 @@ def combined_bias(mask: Array, bias: Array | None, dtype: DType) -> Array:
 
     Built inside each attention call, as T5X does, from the small [b, 1, q, k] mask and
     [1, h, q, k] bias, so XLA fuses it into the logits instead of one [b, h, q, k] array being
-    held (and, under `nn.scan`, carried with its float32 cotangent) across all layers.
+    held (and, under `nn.scan`, its gradient carried) across all layers.
     """
     mask_bias = attention_bias(mask, dtype)
     return mask_bias if bias is None else mask_bias + bias.astype(dtype)
@@ -185,7 +185,7 @@ class MultiHeadDotProductAttention(nn.Module):
         `bias` [1, h, q, k] is the relative-position bias (none for cross-attention).
         `cache="self"` (incremental decoding): this step's keys/values are written at
         `cache_index` into a `cache_length` cache, and attention runs over the whole cache (the
-        caller's bias masks unwritten positions). `cache="static"`: keys/values of `inputs_kv`
+        caller's mask hides unwritten positions). `cache="static"`: keys/values of `inputs_kv`
         (the encoder output) are projected once, on the call that creates the cache, and read
         back afterwards; T5X recomputes them every step.
         """
