@@ -43,8 +43,9 @@ Variants (`--variant NAME:key=value,...`, repeatable) time several engine settin
 one peer run, for tuning: keys `scan` (0/1), `unroll` (T5Config.scan_unroll), `remat`,
 `attention` and `xla_flags` (space-separated XLA flags; such a variant runs in a child process,
 since XLA reads its flags once per process). Variants apply over `--scan`, `--remat`,
-`--attention` and `--unroll`; without `--variant`, those flags are the one variant. `peak_memory_bytes` is the process's peak so far, so
-with several variants only the XLA memory column tells them apart.
+`--attention` and `--unroll`; without `--variant`, those flags are the one variant.
+`peak_memory_bytes` is the process's peak so far, so with several variants only the XLA memory
+column tells them apart.
 
 `--profile-steps N` traces N more steps per run with `jax.profiler` and prints where the device
 time went (the top XLA ops by total time, read with `jax.profiler.ProfileData`: no TensorBoard
