@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export COT_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Test processes (pytest-xdist). A file's tests share a worker, so module fixtures build once.
+# On a 2-core machine two workers overlap one test's compile with another's run (18m41s -> 13m58s).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench clean
 
@@ -21,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check --fix .

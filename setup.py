@@ -30,7 +30,8 @@ setup(
         "matplotlib",  # distill.report: plots
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "openai", "hypothesis"],  # openai: the official client tests the server
+        # openai: the official client tests the server; pytest-xdist: `make test` runs two workers.
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "openai", "hypothesis"],
         # The Hugging Face side (benchmark peer, checkpoint conversion). torch 2.13.0 is the CPU
         # build pip finds on these machines; an unpinned torch resolves to a multi-GB CUDA build.
         "hf": ["torch==2.13.0", "transformers>=4.40", "safetensors"],
