@@ -16,7 +16,6 @@ import sys
 from types import ModuleType
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO_ROOT, "bench", "train_step.py")
 POSITIVE = (
     "params",
     "matmul_params",
@@ -30,8 +29,9 @@ POSITIVE = (
 )
 
 
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
+def load_bench(name: str = "train_step") -> ModuleType:
+    """`bench/<name>.py` as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO_ROOT, "bench", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # Its dataclasses resolve their annotations through sys.modules.
     spec.loader.exec_module(module)
@@ -90,7 +90,7 @@ def test_bench_variants_flags_failures_and_profile(tmp_path) -> None:
     assert "--xla_cpu_enable_fast_math" not in plain["xla_flags"]
     assert set(report["speedup_vs_peer"]["micro"]) == {"engine/adamw [plain]", "engine/adamw [flagged]"}
 
-    device_profile = load_device_profile()
+    device_profile = load_bench("device_profile")
     for result in (plain, flagged):
         trace = result["profile"]["trace"]
         assert trace.startswith(str(tmp_path)) and os.path.exists(trace)
@@ -103,21 +103,11 @@ def test_bench_variants_flags_failures_and_profile(tmp_path) -> None:
         assert math.isclose(sum(c["ms_per_step"] for c in host["categories"]), host["busy_ms_per_step"])
 
 
-def load_device_profile() -> ModuleType:
-    bench_dir = os.path.join(REPO_ROOT, "bench")
-    sys.path.insert(0, bench_dir)
-    try:
-        import device_profile
-    finally:
-        sys.path.remove(bench_dir)
-    return device_profile
-
-
 def test_profile_that_cannot_start_leaves_a_note_and_runs_no_step(tmp_path) -> None:
     """A profiler failure (here: one already running) costs the profile, never the bench row."""
     import jax
 
-    device_profile = load_device_profile()
+    device_profile = load_bench("device_profile")
     jax.profiler.start_trace(str(tmp_path / "other"))
     try:
         state, profile = device_profile.trace(lambda s: s + 1, 0, 3, tmp_path / "trace")
