@@ -3,7 +3,7 @@
 Why: the paper's alignment notebook needed about 58 minutes for the GSM8K teacher samples
 (~60 samples/s, issue 6); a 200k-sample build must not be the slow step of a run. GSM8K gold
 rationales tokenized with tiktoken p50k_base (Codex's encoding) stand in for teacher samples
-(`distill.align.stand_in`: real text and tokenization, synthetic top-5 distributions).
+(`distill.generate.stand_in`: real text and tokenization, synthetic top-5 distributions).
 
 * alignment: samples/s on one core of `align_many` (batches of `--batch`), and with reading the
   tokens of the parsed records (`teacher_tokens.from_record`, `cot_target_text`) included,
@@ -43,10 +43,12 @@ sys.path[:0] = [str(BENCH.parent)]  # Runs from a checkout, installed or not.
 os.environ.setdefault("COT_DATA_DIR", str(BENCH.parent.parent / "shared" / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from distill import build, teacher_records
-from distill.align import StudentVocab, align_many, stand_in, teacher_tokens
-from distill.align.targets import cot_target_text
-from tasks import data_dir, sources
+from distill.build import cli as build
+from distill.build.align import StudentVocab, align_many, teacher_tokens
+from distill.build.align.targets import cot_target_text
+from distill.contracts import teacher_records
+from distill.data import data_dir, sources
+from distill.generate import stand_in
 
 PAPER_SAMPLES_PER_S = 60  # Fu et al.'s notebook, as quoted in issue 6 (not measured here)
 

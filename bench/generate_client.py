@@ -131,7 +131,7 @@ def start_server(tokens: int) -> tuple[subprocess.Popen, str]:
 
 
 def run_level(url: str, args: argparse.Namespace, concurrency: int, directory: str) -> dict[str, Any]:
-    from distill.teacher import client, prompts, questions, run, samples, store, summary
+    from distill.generate import client, prompts, questions, run, samples, store, summary
 
     prompt = prompts.Prompt("bench", ("Question: How many clips?\nLet's think step by step\n" + STEPS + "\n\n") * 24)
     asked = [
@@ -166,7 +166,7 @@ def run_level(url: str, args: argparse.Namespace, concurrency: int, directory: s
 
 def bench_writer(path: str, batch: int) -> dict[str, Any]:
     """The client's writer alone (`teacher_records.append`): a finished level's records in fsync'd batches."""
-    from distill import teacher_records
+    from distill.contracts import teacher_records
 
     rows = list(teacher_records.read(path))
     target = path + ".rewrite"
@@ -183,7 +183,7 @@ def bench_writer(path: str, batch: int) -> dict[str, Any]:
 
 def bench_resume(path: str) -> dict[str, Any]:
     """Opening a finished file to resume it (`store.Store`: validates records, counts their tokens)."""
-    from distill.teacher import store
+    from distill.generate import store
 
     start = time.perf_counter()
     records = store.Store(path).tally.records

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from distill.quickstart import prepare_records
+from distill.quickstart.cli import prepare_records
 
 ARMS = {
     "answer_only": ("['zs_ao', 'ic_ao']", 1.0, "synthetic_zs_ao"),

@@ -1,12 +1,15 @@
-"""SeqIO task and mixture registration: importing `tasks` registers every task.
+"""SeqIO task and mixture registration: importing `tasks` registers every task and mixture.
+
+Only the seqio-facing modules live here (registry, vocabulary, teacher features, distillation
+tasks). The pure logic they build on (data files, loaders, splits, formats, normalization,
+answers) lives in `distill.data`, which imports without seqio or tensorflow: a package's
+`__init__` always runs before its submodules, so helpers inside `tasks/` could not be imported
+without registering (and loading seqio).
 
 Nothing is read at import: data files are opened (and sha256-checked) only when a dataset is
-built, so `import tasks` works without a data directory. See README, "Tasks".
+built, so `import tasks` works without a data directory.
 """
 
-from tasks import registry, synthetic  # noqa: F401
-from tasks.splits import gsm8k_validation_ids, gsm8k_validation_questions, gsm8k_validation_rows
-
-__all__ = ["gsm8k_validation_ids", "gsm8k_validation_questions", "gsm8k_validation_rows"]
+from tasks import arithmetic, registry  # noqa: F401
 
 registry.register()

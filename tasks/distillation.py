@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import gin
 import seqio
 
-from distill import records
+from distill.contracts import distill_examples as records
 from tasks import teacher_features
 from tasks.vocabulary import T5_EXTRA_IDS, T5Vocabulary
 

@@ -4,7 +4,7 @@ Tasks:
 
 * `{dataset}_{format}` for dataset in gsm8k, multiarith, asdiv, svamp, addsub, singleeq and format
   in zs_ao, zs_cot, ic_ao, ic_cot. GSM8K has train / validation / test, the others validation /
-  test (sizes in `tasks.splits`).
+  test (sizes in `distill.data.splits`).
 * `synthetic_k{k}_{format}` for k in 2..5: generated word problems with k steps, train /
   validation / test.
 * `bbh_{task}_cot`, `bbh_{task}_ao` for the 27 BIG-Bench Hard tasks: split `test` (all examples).
@@ -17,8 +17,8 @@ and in-context CoT, k = 2..5: the quickstart's test set),
 
 Every task yields `inputs`, `targets` (tokenized), `inputs_pretokenized`, `targets_pretokenized`,
 `id` and `answer`, in the vocabulary chosen by `tasks.vocabulary.vocabulary_kind()`. Metrics come
-from `tasks.answers`; its postprocessors see model outputs and references with the normalization's
-character escapes undone (`tasks.normalize.denormalize_text`).
+from `distill.data.answers`; its postprocessors see model outputs and references with the normalization's
+character escapes undone (`distill.data.normalize.denormalize_text`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from collections.abc import Callable
 
 import seqio
 
-from tasks import answers, examples, sources, splits, vocabulary, word_problems
-from tasks.formats import BBH_FORMATS, MATH_FORMATS
-from tasks.normalize import denormalize_text
+from distill.data import answers, examples, sources, splits, word_problems
+from distill.data.formats import BBH_FORMATS, MATH_FORMATS
+from distill.data.normalize import denormalize_text
+from tasks import vocabulary
 
 PREPROCESSORS = (
     seqio.preprocessors.tokenize,

@@ -1,7 +1,7 @@
 """Teacher top-k features through seqio, kept aligned with `targets`: task preprocessors and a feature converter.
 
 A distillation example carries, per target position, the teacher's K alternatives
-(`teacher_topk_ids`, `teacher_topk_logprobs`, [len(targets), K]; `distill/records.py`). Every
+(`teacher_topk_ids`, `teacher_topk_logprobs`, [len(targets), K]; `distill/contracts/distill_examples.py`). Every
 step that changes `targets` must change them the same way, or the loss matches the student
 against the teacher's distribution for another token:
 
@@ -35,7 +35,7 @@ from typing import Any
 import seqio
 import tensorflow as tf
 
-from distill.records import NO_MASS, TEXT_FEATURES
+from distill.contracts.distill_examples import NO_MASS, TEXT_FEATURES
 
 TEACHER_IDS = "teacher_topk_ids"
 TEACHER_LOGPROBS = "teacher_topk_logprobs"
@@ -55,7 +55,7 @@ TEACHER_OUTPUT_FEATURES = {
 def parse_records(
     features: Mapping[str, Any], output_features: Mapping[str, seqio.Feature], top_k: int
 ) -> dict[str, tf.Tensor]:
-    """A parsed `distill.records` example -> `inputs`, `targets`, [len, K] teacher rows (plus its text fields)."""
+    """A parsed `distill_examples` example -> `inputs`, `targets`, [len, K] teacher rows (plus its text fields)."""
     targets = tf.cast(tf.sparse.to_dense(features["targets"]), tf.int32)
     ids = tf.cast(tf.sparse.to_dense(features[TEACHER_IDS]), tf.int32)
     logprobs = tf.sparse.to_dense(features[TEACHER_LOGPROBS], default_value=NO_MASS)

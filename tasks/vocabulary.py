@@ -32,7 +32,7 @@ import gin
 import seqio
 from sentencepiece import sentencepiece_model_pb2
 
-from tasks import data_dir
+from distill.data import data_dir
 
 ENV_VAR = "COT_VOCABULARY"
 KINDS = ("t5", "byte")

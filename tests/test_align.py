@@ -1,8 +1,8 @@
-"""Teacher-to-student tokenizer alignment (`distill.align`): hand-built cases, numbers, properties, GSM8K agreement.
+"""Tokenizer alignment (`distill.build.align`): hand-built cases, numbers, properties, GSM8K agreement.
 
 The teacher is GPT BPE (tiktoken p50k_base, Codex's encoding, or a Hugging Face tokenizer.json),
 the student T5's SentencePiece, both from the shared data directory. Expected rows are written out
-by hand from the rules in `distill/align/fast.py` and paper-method.md 3.2.
+by hand from the rules in `distill/build/align/fast.py` and paper-method.md 3.2.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distill.align import StudentVocab, align, dtw, stand_in, targets, teacher_tokens
-from distill.align.teacher_tokens import TeacherSequence, sequence
-from distill.records import NO_MASS
-from tasks import formats, sources
-from tasks.normalize import normalize_text
+from distill.build.align import StudentVocab, align, dtw, targets, teacher_tokens
+from distill.build.align.teacher_tokens import TeacherSequence, sequence
+from distill.contracts.distill_examples import NO_MASS
+from distill.data import formats, sources
+from distill.data.normalize import normalize_text
+from distill.generate import stand_in
 
 SHARED = os.environ["COT_DATA_DIR"]
 P50K = os.path.join(SHARED, "tokenizers/gpt2/p50k_base.tiktoken")
@@ -417,7 +418,7 @@ def test_normalization_origins_track_normalize_text(text) -> None:
 
 
 def test_stand_in_records_are_valid_teacher_records(gsm8k_records) -> None:
-    from distill import teacher_records
+    from distill.contracts import teacher_records
 
     for record in gsm8k_records[:50]:
         teacher_records.validate(record, "stand-in")

@@ -1,4 +1,4 @@
-"""Answer extraction and metrics (tasks/answers.py): table tests, real gold answers, majority vote.
+"""Answer extraction and metrics (distill/data/answers.py): table tests, real gold answers, majority vote.
 
 Reads $COT_DATA_DIR directly (no jax, no model, no seqio task registry), so it stays fast.
 """
@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from tasks import answers
-from tasks.answers import (
+from distill.data import answers
+from distill.data.answers import (
     BBH_ANSWER_TYPES,
     bbh_accuracy,
     bbh_postprocessor,

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import sentencepiece
 
-from distill import build, records, teacher_records
-from distill.align import stand_in
-from tasks import sources, splits
+from distill.build import cli as build
+from distill.contracts import distill_examples as records
+from distill.contracts import teacher_records
+from distill.data import sources, splits
+from distill.generate import stand_in
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ["COT_DATA_DIR"]

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from distill.contracts.distill_examples import NO_MASS
 from distill.engine import adafactor, losses, models, network, partitioning, trainer, utils
-from distill.records import NO_MASS
 from tests.micro import MICRO, input_shapes, random_batch
 
 VOCAB, K = 37, 4

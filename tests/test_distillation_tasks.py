@@ -1,6 +1,6 @@
 """Distillation tasks from a records directory: aligned teacher rows, packing, mixture rates, gin run.
 
-The records directories are written here with `distill.records` (the contract with `distill.build`):
+The records directories are written here with `distill.contracts.distill_examples` (the contract with `distill.build`):
 targets drawn from a few T5 tokens, teacher rows with transferred mass (partly filled rows, an
 exact log-prob 0.0, id 0 with mass) and rows without mass, as the builder writes them.
 """
@@ -18,10 +18,11 @@ import seqio
 import tensorflow as tf
 
 import tasks  # noqa: F401 - registers the plain tasks (for the name clash)
-from distill import records
+from distill.contracts import distill_examples as records
+from distill.data import data_dir
 from distill.engine import gin_utils
 from distill.engine.train import train
-from tasks import data_dir, distillation
+from tasks import distillation
 from tasks.teacher_features import (
     DECODER_TEACHER_IDS,
     DECODER_TEACHER_LOGPROBS,

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from distill import generate, teacher_records
-from distill.teacher import prompts, questions, responses, samples, store
-from tasks import formats, sources
+from distill.contracts import teacher_records
+from distill.data import formats, sources
+from distill.generate import cli as generate
+from distill.generate import prompts, questions, responses, samples, store
 from tests.teacher_server import ScriptedServer, answer_text
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -391,8 +392,8 @@ def distill_server():
     import jax
     import numpy as np
 
-    from distill import serve
-    from distill.serving import batcher
+    from distill.serve import batcher
+    from distill.serve import cli as serve
 
     model = serve.load_model(["gin/models/byt5/micro.gin"], ["ACTIVATION_DTYPE = 'float32'"])
     shapes = {"encoder_input_tokens": (1, 8), "decoder_input_tokens": (1, 8)}

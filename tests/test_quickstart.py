@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 
-from distill import synthetic_teacher, teacher_records
-from distill.align.teacher_tokens import tiktoken_encoding
-from tasks import answers, data_dir, word_problems
+from distill.build.align.teacher_tokens import tiktoken_encoding
+from distill.contracts import teacher_records
+from distill.data import answers, data_dir, word_problems
+from distill.generate import synthetic_teacher
 from tests.conftest import REPO_ROOT
 
 

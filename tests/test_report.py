@@ -15,9 +15,9 @@ import matplotlib.image
 import pytest
 import seqio
 
-from distill import report
-from distill.reporting import plots, runs, selection
-from distill.reporting.readers import ReportInputError
+from distill.report import cli as report
+from distill.report import plots, runs, selection
+from distill.report.readers import ReportInputError
 
 # Validation accuracy per step. OOD peaks at 1500, but that step has no checkpoint, so the
 # documented choice is 1400; GSM8K keeps rising to 2000.

@@ -25,10 +25,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from distill import serve
 from distill.engine import decoding
-from distill.serving import batcher, protocol
-from distill.serving.tokens import TokenTable
+from distill.serve import batcher, protocol
+from distill.serve import cli as serve
+from distill.serve.tokens import TokenTable
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_GIN = "gin/models/byt5/micro.gin"

@@ -10,8 +10,8 @@ import shutil
 import gin
 import pytest
 
-from tasks import data_dir, loaders, sources, splits
-from tasks.data_dir import DataFileError, DataFormatError
+from distill.data import data_dir, loaders, sources, splits
+from distill.data.data_dir import DataFileError, DataFormatError
 
 SHARED = os.environ["COT_DATA_DIR"]
 

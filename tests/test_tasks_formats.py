@@ -9,8 +9,8 @@ import gin
 import pytest
 import sentencepiece
 
-from tasks import demos, examples, formats, sources, splits, word_problems
-from tasks.normalize import ASCII_ESCAPES, T5_NON_ASCII, denormalize_text, normalize_text
+from distill.data import demos, examples, formats, sources, splits, word_problems
+from distill.data.normalize import ASCII_ESCAPES, T5_NON_ASCII, denormalize_text, normalize_text
 
 SHARED = os.environ["COT_DATA_DIR"]
 UNK = 2

@@ -13,7 +13,8 @@ import pytest
 import seqio
 
 import tasks
-from tasks import examples, registry, sources, vocabulary
+from distill.data import examples, sources
+from tasks import registry, vocabulary
 from tests.conftest import REPO_ROOT
 
 MATH = registry.math_task_names()

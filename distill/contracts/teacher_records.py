@@ -1,0 +1,159 @@
+"""Teacher records: one JSON line per (question, sample), written by `distill.generate`, read by `distill.build`.
+
+Why a versioned schema of its own: a teacher run costs hours and real money, and its output is read
+months later by a different program (and by users' own tools). Every record carries `schema`
+(`SCHEMA`); readers reject other versions with a clear error instead of guessing.
+
+Fields (JSON types):
+
+| field | type | meaning |
+| --- | --- | --- |
+| `schema` | str | `"cot-specialize/teacher-record/1"` |
+| `question_id` | str | stable id of the question within its dataset (the tasks' ids, e.g. `gsm8k-train-0017`) |
+| `dataset`, `split` | str | where the question came from (`questions` for a user's JSONL file) |
+| `question` | str | the question text as put into the prompt |
+| `gold_answer` | str | the reference answer (a number for math) |
+| `sample_index` | int | 0..N-1 within the question |
+| `prompt_name`, `prompt_sha256` | str | the few-shot prompt's name and the sha256 of its exact text |
+| `model`, `api` | str | the teacher's model name; `completions`, `chat` or `gold` |
+| `sampling` | object | temperature, top_p, max_tokens, stop, top_logprobs, n, seed (as sent) |
+| `completion` | str | the generated text, cut as Fu et al. do (at the first blank line / next "Question:") |
+| `answer` | str or null | the answer extracted from `completion` |
+| `correct` | bool | `answer` equals `gold_answer` numerically |
+| `finish_reason` | str | from the API, or `cut` when the text was cut |
+| `usage` | object | prompt_tokens, completion_tokens (whole request, shared by its `n` samples) |
+| `tokens` | list or null | per generated token of `completion` (null when the source has no log-probs) |
+
+A token is `{"token": str, "bytes": [int], "logprob": float, "top": [alternative, ...]}` and an
+alternative `{"token": str, "bytes": [int], "logprob": float}`, the top-K most likely tokens at that
+position, most likely first (the sampled token may or may not be among them).
+
+Invariant when `tokens` is not null: the tokens' bytes concatenated are exactly `completion`
+encoded as UTF-8 (the cut is moved back to a token boundary), so an aligner can map every
+byte of the text to the teacher token that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from distill.contracts import teacher_jsonl as jsonl
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "cot-specialize/teacher-record/1"
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "schema": str,
+    "question_id": str,
+    "dataset": str,
+    "split": str,
+    "question": str,
+    "gold_answer": str,
+    "sample_index": int,
+    "prompt_name": str,
+    "prompt_sha256": str,
+    "model": str,
+    "api": str,
+    "sampling": dict,
+    "completion": str,
+    "answer": (str, type(None)),
+    "correct": bool,
+    "finish_reason": str,
+    "usage": dict,
+    "tokens": (list, type(None)),
+}
+
+
+class RecordError(ValueError):
+    """A teacher record that breaks the schema; the message names the file, line and field."""
+
+
+def token_bytes(token: dict[str, Any]) -> bytes:
+    return bytes(token["bytes"])
+
+
+def validate(record: Any, where: str) -> dict[str, Any]:
+    """Checks one decoded record; `where` is `path:line` for the error message."""
+    if not isinstance(record, dict):
+        raise RecordError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    if record.get("schema") != SCHEMA:
+        raise RecordError(f"{where}: field 'schema' is {record.get('schema')!r}; this reader understands {SCHEMA!r}")
+    for field, kind in _REQUIRED.items():
+        if field not in record:
+            raise RecordError(f"{where}: missing field {field!r}")
+        value = record[field]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RecordError(f"{where}: field {field!r} has type {type(value).__name__}")
+    if record["tokens"] is not None:
+        _validate_tokens(record, where)
+    return record
+
+
+def _validate_tokens(record: dict[str, Any], where: str) -> None:
+    for i, token in enumerate(record["tokens"]):
+        entries = [(token, f"tokens[{i}]")] + [(t, f"tokens[{i}].top[{j}]") for j, t in enumerate(token.get("top", []))]
+        for entry, name in entries:
+            if not isinstance(entry.get("token"), str) or not isinstance(entry.get("bytes"), list):
+                raise RecordError(f"{where}: field {name!r} needs 'token' (str) and 'bytes' (list of int)")
+            logprob = entry.get("logprob")
+            if not isinstance(logprob, int | float) or math.isnan(logprob) or logprob > 0:
+                raise RecordError(f"{where}: field {name}.logprob is {logprob!r}; expected a log-probability <= 0")
+    joined = b"".join(token_bytes(t) for t in record["tokens"])
+    if joined != record["completion"].encode("utf-8"):
+        raise RecordError(f"{where}: field 'tokens' does not spell field 'completion' byte for byte")
+
+
+def read(path: str, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
+    """Yields validated records of a JSONL file, streaming (a full run's file is gigabytes).
+
+    With `tolerate_torn_tail`, an unparsable last line without a newline (a write cut by a kill) is
+    skipped with a warning; anywhere else a bad line is an error naming the file and line.
+    """
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if tolerate_torn_tail and not raw.endswith(b"\n"):
+                    log.warning("%s:%d: dropping a torn last line (%d bytes): %s", path, number, len(raw), e)
+                    return
+                raise RecordError(f"{path}:{number}: not a JSON line ({e})") from None
+            yield validate(record, f"{path}:{number}")
+
+
+def append(path: str, records: list[dict[str, Any]]) -> None:
+    """Appends records and makes them durable (flush + fsync) before returning."""
+    if not records:
+        return
+    data = "".join(jsonl.line(r) + "\n" for r in records)
+    with open(path, "ab") as f:
+        f.write(data.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def drop_torn_tail(path: str) -> int:
+    """Cuts a last line left without its newline by a killed writer; returns the bytes dropped.
+
+    Called before appending to a resumed file, so new records never glue onto a torn one.
+    """
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep == len(data):
+            return 0
+        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - keep)
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep

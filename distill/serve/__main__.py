@@ -1,0 +1,5 @@
+"""`python -m distill.serve`."""
+
+from distill.serve.cli import main
+
+main()
