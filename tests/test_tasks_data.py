@@ -129,15 +129,13 @@ def test_splits_are_disjoint_and_cover_the_data() -> None:
 
 
 def test_gsm8k_validation_questions_are_exposed_and_pinned() -> None:
-    import tasks
-
-    ids = tasks.gsm8k_validation_ids()
+    ids = splits.gsm8k_validation_ids()
     assert len(ids) == 500 and all(i.startswith("gsm8k-train-") for i in ids)
     assert ids == {p.id for p in splits.split_problems("gsm8k", "validation")}
-    rows = tasks.gsm8k_validation_rows()
+    rows = splits.gsm8k_validation_rows()
     assert rows[:5] == [24, 27, 59, 73, 95]  # pinned: a change here changes every reported number
     train = sources.gsm8k("train")
-    assert tasks.gsm8k_validation_questions() == {train[r].question for r in rows}
+    assert splits.gsm8k_validation_questions() == {train[r].question for r in rows}
     pinned = {
         "multiarith": ["multiarith-100", "multiarith-101", "multiarith-110"],
         "svamp": ["svamp-chal-102", "svamp-chal-106", "svamp-chal-109"],

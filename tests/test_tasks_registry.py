@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import seqio
 
-import tasks
-from distill.data import examples, sources
+from distill.data import examples, sources, splits
 from tasks import registry, vocabulary
 from tests.conftest import REPO_ROOT
 
@@ -85,7 +84,7 @@ def test_every_name_yields_examples(name: str) -> None:
 def test_gsm8k_train_excludes_validation() -> None:
     train = examples.math_examples("gsm8k", "train", "zs_ao")
     ids = {e["id"] for e in train}
-    assert len(ids) == 6_973 and not ids & tasks.gsm8k_validation_ids()
+    assert len(ids) == 6_973 and not ids & splits.gsm8k_validation_ids()
 
 
 def test_gold_targets_score_100_through_the_task_metrics() -> None:
@@ -190,7 +189,8 @@ def test_import_and_errors_without_a_data_dir() -> None:
     """`import tasks` needs no data; reading a dataset then fails naming the problem."""
     script = """
 import json, seqio, tasks
-from tasks import data_dir, vocabulary
+from distill.data import data_dir
+from tasks import vocabulary
 out = {"vocab": vocabulary.T5_VOCABULARY.sentencepiece_model_file}
 try:
     seqio.get_mixture_or_task("gsm8k_zs_ao").get_dataset({"inputs": 8, "targets": 8}, split="test")
