@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # On a 2-core machine two workers overlap one test's compile with another's run (18m41s -> 13m58s).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+
+# Everything but the end-to-end subprocess tests (marker `e2e`): a quick loop while editing. CI runs `make test`.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not e2e" tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check --fix .

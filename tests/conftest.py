@@ -1,4 +1,7 @@
-"""Test setup: 8 simulated CPU devices (for sharding tests) and the shared data directory."""
+"""Test setup: 8 simulated CPU devices (for sharding tests), the shared data directory, shared fixtures.
+
+Helper modules live in `tests/support/`; fixtures used by several test files live here.
+"""
 
 import os
 import sys
@@ -6,6 +9,26 @@ import sys
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import gin
+import pytest
+
+from tests.support import REPO_ROOT
+
 os.environ.setdefault("COT_DATA_DIR", os.path.join(os.path.dirname(REPO_ROOT), "shared", "data"))
-sys.path.insert(0, REPO_ROOT)
+
+
+@pytest.fixture
+def fresh_gin(monkeypatch: pytest.MonkeyPatch):
+    """A clean gin config per test, run from the repository root (gin includes are relative to it).
+
+    Run gins bind `__main__.train` as T5X's do; ours is exposed on pytest's `__main__`.
+    """
+    from distill.engine.train import train
+
+    monkeypatch.setattr(sys.modules["__main__"], "train", train, raising=False)
+    monkeypatch.chdir(REPO_ROOT)
+    gin.clear_config(clear_constants=True)
+    yield
+    gin.clear_config(clear_constants=True)

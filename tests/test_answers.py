@@ -27,7 +27,7 @@ from distill.data.answers import (
     math_answers_equal,
     math_postprocessor,
 )
-from tests.answer_cases import BBH_CASES, MATH_CASES
+from tests.support.answer_cases import BBH_CASES, MATH_CASES
 
 DATA = os.environ["COT_DATA_DIR"]
 BBH_DIR = os.path.join(DATA, "bbh")

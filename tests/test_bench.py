@@ -15,7 +15,10 @@ import subprocess
 import sys
 from types import ModuleType
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+
+from tests.support import REPO_ROOT
+
 POSITIVE = (
     "params",
     "matmul_params",
@@ -48,6 +51,7 @@ def run_bench(script: str, args: list[str], out, returncode: int = 0) -> tuple[s
     return proc, json.loads(out.read_text())
 
 
+@pytest.mark.e2e
 def test_bench_micro_writes_json(tmp_path) -> None:
     out = tmp_path / "bench.json"
     args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--targets", "8", "--steps", "1", "--warmup", "1"]
@@ -70,6 +74,7 @@ def test_bench_micro_writes_json(tmp_path) -> None:
     assert set(report["speedup_vs_peer"]["micro"]) == {"engine/adamw", "engine/adafactor"}
 
 
+@pytest.mark.e2e
 def test_bench_variants_flags_failures_and_profile(tmp_path) -> None:
     """Variants time against one peer run; XLA flags reach a child process; a failing variant is
     reported without losing the others; `--profile-steps` leaves a trace that reads back."""
@@ -137,6 +142,7 @@ def test_gin_sizes_give_the_released_parameter_counts() -> None:
         assert 0 < flops["matmul_params"] < count
 
 
+@pytest.mark.e2e
 def test_decode_bench_micro_writes_json(tmp_path) -> None:
     out = tmp_path / "decode.json"
     args = ["--sizes", "micro", "--batch", "2", "--inputs", "16", "--new-tokens", "8", "--repeats", "1"]
@@ -147,6 +153,7 @@ def test_decode_bench_micro_writes_json(tmp_path) -> None:
     assert report["speedup_vs_peer"]["micro"] > 0
 
 
+@pytest.mark.e2e
 def test_memory_plan_micro_writes_json(tmp_path) -> None:
     """Abstract compile on 8 simulated devices; model parallelism shrinks the per-device param bytes."""
     out = tmp_path / "memory_plan.json"
@@ -166,6 +173,7 @@ def test_memory_plan_micro_writes_json(tmp_path) -> None:
     assert mp2["param_bytes"] < dp["param_bytes"], "2-way model parallelism shards the params"
 
 
+@pytest.mark.e2e
 def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
     """The teacher-client benchmark against its zero-latency server process (a few requests, no timing asserted)."""
     out = tmp_path / "generate_client.json"
@@ -179,6 +187,7 @@ def test_generate_client_bench_tiny_run_writes_json(tmp_path) -> None:
     assert report["resume"]["records"] == 8
 
 
+@pytest.mark.e2e
 def test_align_bench_tiny_run_writes_json(tmp_path) -> None:
     """The alignment/build benchmark on a few GSM8K rationales (no timing asserted; agreement is)."""
     out = tmp_path / "align.json"

@@ -16,8 +16,8 @@ from distill.contracts import distill_examples as records
 from distill.contracts import teacher_records
 from distill.data import sources, splits
 from distill.generate import stand_in
+from tests.support import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ["COT_DATA_DIR"]
 P50K = os.path.join(SHARED, "tokenizers/gpt2/p50k_base.tiktoken")
 K = 4
@@ -81,6 +81,7 @@ def built(teacher_file, tmp_path_factory) -> str:
     return out
 
 
+@pytest.mark.e2e
 def test_manifest_stats_and_shards(built, teacher_file) -> None:
     _, facts = teacher_file
     manifest = records.read_manifest(built)
@@ -103,6 +104,7 @@ def test_manifest_stats_and_shards(built, teacher_file) -> None:
     assert not os.path.exists(os.path.join(built, ".partial"))
 
 
+@pytest.mark.e2e
 def test_examples_are_readable_and_consistent(built, teacher_file) -> None:
     _, facts = teacher_file
     spm = sentencepiece.SentencePieceProcessor(model_file=os.path.join(SHARED, "tokenizers/t5/spiece.model"))
@@ -129,6 +131,7 @@ def test_examples_are_readable_and_consistent(built, teacher_file) -> None:
             assert all(e["targets_pretokenized"].endswith(f"The answer is {e['answer']}") for e in examples)
 
 
+@pytest.mark.e2e
 def test_the_number_of_workers_does_not_change_the_records(built, teacher_file, tmp_path) -> None:
     out = str(tmp_path / "one")
     argv = ["--teacher", teacher_file[0], "--out", out, "--top-k", str(K), "--shard-size", "10"]
@@ -165,6 +168,7 @@ def test_bad_records_are_named_by_file_line_and_field(teacher_file, tmp_path, ca
     assert f"{path}:3: not a JSON line" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_a_finished_output_directory_is_not_overwritten(built, teacher_file, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build.main(["--teacher", teacher_file[0], "--out", built])

@@ -11,7 +11,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from distill.engine import checkpoints, partitioning, trainer, utils
-from tests.micro import input_shapes, micro_model, random_batch
+from tests.support.micro import input_shapes, micro_model, random_batch
 
 COUNTS = {"encoder": 2, "decoder": 2}
 

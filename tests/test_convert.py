@@ -34,12 +34,12 @@ from bench import hf_peer
 from distill.convert import cli, hf_files, names
 from distill.engine import checkpoints, decoding, inference, models, network, partitioning
 from distill.engine.layout import scanned_to_layers
+from tests.support import REPO_ROOT
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from safetensors import safe_open  # noqa: E402 - after the skip: safetensors comes with the [hf] extra.
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = network.T5Config(
     vocab_size=96,
     dtype="float32",
@@ -406,6 +406,7 @@ MEASURE = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_converting_a_1b_model_holds_about_one_tensor(tmp_path) -> None:
     """Peak RSS growth converting 2 GB of weights, each way, stays under 4x the largest tensor (66 MB).
 

@@ -13,7 +13,7 @@ import pytest
 
 from distill.engine import decoding, network
 from distill.engine.layout import layers_to_scanned
-from tests.micro import MICRO, random_batch
+from tests.support.micro import MICRO, random_batch
 
 LENGTH = 10
 ENCODER_TOKENS = random_batch(batch_size=3, inputs=9)["encoder_input_tokens"]

@@ -17,7 +17,7 @@ import pytest
 
 from distill.contracts.distill_examples import NO_MASS
 from distill.engine import adafactor, losses, models, network, partitioning, trainer, utils
-from tests.micro import MICRO, input_shapes, random_batch
+from tests.support.micro import MICRO, input_shapes, random_batch
 
 VOCAB, K = 37, 4
 

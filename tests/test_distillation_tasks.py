@@ -30,7 +30,7 @@ from tasks.teacher_features import (
     TEACHER_LOGPROBS,
     DistillationFeatureConverter,
 )
-from tests.conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 
 K = 3
 COUNTS = {"zs_cot": 14, "ic_cot": 9, "zs_ao": 5}

@@ -15,7 +15,12 @@ import subprocess
 import sys
 import textwrap
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+
+from tests.support import REPO_ROOT
+
+pytestmark = pytest.mark.e2e  # runs the project's commands as subprocesses
+
 BLOCKED = ("tensorflow", "seqio", "tensorflow_datasets", "tensorflow_text")
 
 CHILD = textwrap.dedent(

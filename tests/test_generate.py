@@ -24,9 +24,9 @@ from distill.contracts import teacher_records
 from distill.data import formats, sources
 from distill.generate import cli as generate
 from distill.generate import prompts, questions, responses, samples, store
-from tests.teacher_server import ScriptedServer, answer_text
+from tests.support import REPO_ROOT
+from tests.support.teacher_server import ScriptedServer, answer_text
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "sk-TEST-secret-7f3a9c2e"
 PROMPT = "Question: What is 1 + 1?\nLet's think step by step\n1 + 1 = 2.\nThe answer is 2\n"
 
@@ -332,6 +332,7 @@ def test_resume_refuses_another_configuration_and_bad_questions_name_file_line_f
         generate.main([*run_args(server, tmp_path, out), "--questions", str(bad)])
 
 
+@pytest.mark.e2e
 def test_sigkill_midway_then_resume_ends_like_an_uninterrupted_run(tmp_path) -> None:
     server = ScriptedServer(wrong=lambda question, sample: sample % 3 == 0, delay_s=0.05)
     try:

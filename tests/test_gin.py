@@ -11,26 +11,12 @@ import gin
 import pytest
 
 from distill.engine import gin_utils
-from distill.engine.train import train
-from tests.conftest import REPO_ROOT
+from tests.support import REPO_ROOT
+from tests.support.gin_flags import parse
 
 DEMO = "gin/experiments/demo_micro.gin"
 FINETUNE = "gin/runs/finetune.gin"
-
-
-@pytest.fixture(autouse=True)
-def fresh_gin(monkeypatch: pytest.MonkeyPatch):
-    """Run gins bind `__main__.train` as T5X's do; expose ours on pytest's __main__."""
-    monkeypatch.setattr(sys.modules["__main__"], "train", train, raising=False)
-    monkeypatch.chdir(REPO_ROOT)
-    gin.clear_config(clear_constants=True)
-    yield
-    gin.clear_config(clear_constants=True)
-
-
-def parse(files: list[str], flags: list[str]) -> None:
-    bindings = [arg.split("=", 1)[1] for arg in gin_utils.rewrite_gin_args(flags)]
-    gin_utils.parse_gin_flags(["."], files, bindings)
+pytestmark = pytest.mark.usefixtures("fresh_gin")
 
 
 def test_rewrite_gin_args() -> None:
@@ -115,6 +101,7 @@ def test_missing_gin_file_is_reported() -> None:
         parse(["gin/models/no_such.gin"], [])
 
 
+@pytest.mark.e2e
 def test_cli_reports_a_bad_macro_and_exits_nonzero(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "train_t5x.py", f"--gin_file={DEMO}", f'--gin.MODEL_DIR="{tmp_path}"', "--gin.BATCH_SIZ=4"],

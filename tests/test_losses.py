@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from distill.engine import losses
-from tests.micro import micro_model, random_batch
+from tests.support.micro import micro_model, random_batch
 
 
 def t5x_reference(logits, targets, weights, label_smoothing, z_loss):

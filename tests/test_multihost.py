@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import runs
+from tests.support import runs
+
+pytestmark = pytest.mark.e2e  # runs the project's commands as subprocesses
 
 STEPS = 6
 PROCESSES = 2

@@ -14,7 +14,7 @@ import pytest
 
 from distill.engine import layers, network
 from distill.engine.layout import layers_to_scanned, scanned_to_layers
-from tests.micro import MICRO, random_batch
+from tests.support.micro import MICRO, random_batch
 
 
 def t5x_param_shapes(cfg: network.T5Config) -> dict[str, tuple[int, ...]]:

@@ -13,7 +13,11 @@ import os
 import signal
 from pathlib import Path
 
-from tests import runs
+import pytest
+
+from tests.support import runs
+
+pytestmark = pytest.mark.e2e  # runs the project's commands as subprocesses
 
 STEPS = 40
 SAVE_PERIOD = 5

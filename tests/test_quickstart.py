@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from distill.build.align.teacher_tokens import tiktoken_encoding
 from distill.contracts import teacher_records
 from distill.data import answers, data_dir, word_problems
 from distill.generate import synthetic_teacher
-from tests.conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 
 
 def test_synthetic_teacher_writes_valid_records_with_slips_and_near_miss_numbers() -> None:
@@ -38,6 +40,7 @@ def test_synthetic_teacher_writes_valid_records_with_slips_and_near_miss_numbers
     assert all(r["dataset"] == "synthetic_k3" for r in rows)
 
 
+@pytest.mark.e2e
 def test_quickstart_runs_end_to_end(tmp_path) -> None:
     """Teacher -> build -> distillation training -> evaluation -> report, with a micro student and a few steps."""
     out = tmp_path / "demo"

@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import pytest
 
 from distill.engine import partitioning, trainer, utils
-from tests.conftest import REPO_ROOT
-from tests.test_gin import fresh_gin  # noqa: F401 - the autouse fixture: a clean gin config per test
-from tests.test_gin import parse as gin_parse
+from tests.support import REPO_ROOT
+from tests.support.gin_flags import parse as gin_parse
+
+pytestmark = pytest.mark.usefixtures("fresh_gin")
 
 SIZES = {"base": 247.6e6, "large": 783.2e6, "xl": 2.85e9, "xxl": 11.14e9}  # FlanT5 parameters (untied head)
 MESHES = sorted(glob.glob("gin/experiments/meshes/*.gin", root_dir=REPO_ROOT))

@@ -131,6 +131,7 @@ def test_selects_the_best_ood_validation_checkpoint_that_exists(built):
     assert run.curves[selection.OOD][1400] == pytest.approx((34 + 24) / 2)
 
 
+@pytest.mark.e2e
 def test_reports_both_choices_test_accuracy_and_before_after(built):
     run, groups = built.main, built.main.groups
     chosen = run.checkpoint(runs.SELECTED)

@@ -29,8 +29,8 @@ from distill.engine import decoding
 from distill.serve import batcher, protocol
 from distill.serve import cli as serve
 from distill.serve.tokens import TokenTable
+from tests.support import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_GIN = "gin/models/byt5/micro.gin"
 INPUT_BUCKET, DECODE_BUCKET = 64, 32
 # Greedy, the checkpoint below ends "The quick brown fox" at EOS after 17 tokens and runs "2 + 2 =" to 32.
@@ -145,6 +145,7 @@ def reference(checkpoint):
     return result
 
 
+@pytest.mark.e2e
 def test_models_routes_and_health(server) -> None:
     status, body = server.call("GET", "/v1/models")
     assert status == 200 and body["object"] == "list"
@@ -159,6 +160,7 @@ def test_models_routes_and_health(server) -> None:
     assert server.metrics()["checkpoint_step"] == 7
 
 
+@pytest.mark.e2e
 def test_greedy_completion_and_logprobs_equal_engine_decode(server, reference) -> None:
     status, body = server.call(
         "POST",
@@ -186,6 +188,7 @@ def test_greedy_completion_and_logprobs_equal_engine_decode(server, reference) -
     assert usage["completion_tokens"] == sum(len(reference[p][0]) for p in PROMPTS[:2])
 
 
+@pytest.mark.e2e
 def test_chat_logprobs_have_openai_shape_and_sorted_top_logprobs(server, reference) -> None:
     prompt = PROMPTS[2]
     request = {"messages": [{"role": "user", "content": prompt}], "temperature": 0, "logprobs": True, "top_logprobs": 4}
@@ -218,6 +221,7 @@ def test_chat_logprobs_have_openai_shape_and_sorted_top_logprobs(server, referen
     assert chosen_in_top > 0
 
 
+@pytest.mark.e2e
 def test_sampling_controls(server, reference) -> None:
     prompt = PROMPTS[1]
     text = reference[prompt][3]
@@ -247,6 +251,7 @@ def test_sampling_controls(server, reference) -> None:
     assert body["usage"]["completion_tokens"] == text.find(stop)  # the tokens before the stop string
 
 
+@pytest.mark.e2e
 def test_concurrent_requests_are_batched(server, reference) -> None:
     before = server.metrics()
     results: dict[int, tuple[int, dict]] = {}
@@ -297,6 +302,7 @@ BAD_REQUESTS = [
 ]
 
 
+@pytest.mark.e2e
 def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server) -> None:
     for path, body, status, param, words in BAD_REQUESTS:
         raw = body if isinstance(body, bytes) else None
@@ -314,6 +320,7 @@ def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server) -> 
     assert server.process.poll() is None
 
 
+@pytest.mark.e2e
 def test_official_openai_client_and_no_key_in_logs(server) -> None:
     import openai  # The dev extra installs the official client; a missing one fails the test.
 

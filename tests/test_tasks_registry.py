@@ -14,7 +14,7 @@ import seqio
 
 from distill.data import examples, sources, splits
 from tasks import registry, vocabulary
-from tests.conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 
 MATH = registry.math_task_names()
 BBH = registry.bbh_task_names()
@@ -185,6 +185,7 @@ def test_byte_vocabulary_by_gin_and_environment(monkeypatch: pytest.MonkeyPatch)
         vocabulary.vocabulary_kind()
 
 
+@pytest.mark.e2e
 def test_import_and_errors_without_a_data_dir() -> None:
     """`import tasks` needs no data; reading a dataset then fails naming the problem."""
     script = """

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from distill.engine import partitioning, trainer, utils
-from tests.micro import input_shapes, micro_model, random_batch
+from tests.support.micro import input_shapes, micro_model, random_batch
 
 OVERFIT_THRESHOLD = 0.05  # Mean loss per target token after 150 steps on one fixed batch.
 

@@ -4,7 +4,7 @@ The tests drive the entry point exactly as a user does (flags, gin, MODEL_DIR), 
 check is the behaviour of whole runs: resume after SIGKILL, multi-process training. Outputs
 go to log files (not pipes, which can fill and stall a child) and are quoted on failure.
 
-`python -m tests.runs <train_t5x flags>` runs `train_t5x.py` unchanged, except that every
+`python -m tests.support.runs <train_t5x flags>` runs `train_t5x.py` unchanged, except that every
 checkpoint save also writes this process's own copy of the params to
 MODEL_DIR/params_process_<i>_step_<n>.npz: a checkpoint holds one copy of a replicated
 array, so only these dumps show that processes agree.
@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import REPO_ROOT
+
 DEMO_GIN = "gin/experiments/demo_micro.gin"
 FINAL_CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")  # Orbax writes `*.orbax-checkpoint-tmp-*`, then renames.
 
@@ -40,7 +41,7 @@ train_script.train.infer_eval_dataset_cfg = None
 # seqio shards examples across hosts *before* shuffling, so a run's global batches depend on
 # its host count; this feeds one process the global batches of a `hosts`-process run.
 HOSTS_DATA_GIN = """
-from tests import runs
+from tests.support import runs
 
 train_script.train.get_dataset_fn = @runs.get_dataset_as_hosts
 runs.get_dataset_as_hosts.hosts = {hosts}
@@ -58,7 +59,7 @@ def train_command(
 ) -> list[str]:
     """The demo micro run, shortened: no evaluation, dropout on (so the dropout RNG path is replayed too).
 
-    Writes its extra gin file next to `model_dir`. `dump_params` runs `python -m tests.runs`
+    Writes its extra gin file next to `model_dir`. `dump_params` runs `python -m tests.support.runs`
     (per-process param dumps); `data_of_hosts` feeds a single process the global batches of a
     run with that many hosts (`get_dataset_as_hosts`).
     """
@@ -67,7 +68,7 @@ def train_command(
         f.write(OVERRIDES_GIN + (HOSTS_DATA_GIN.format(hosts=data_of_hosts) if data_of_hosts else ""))
     return [
         sys.executable,
-        *(["-m", "tests.runs"] if dump_params else ["train_t5x.py"]),
+        *(["-m", "tests.support.runs"] if dump_params else ["train_t5x.py"]),
         f"--gin_file={DEMO_GIN}",
         f"--gin_file={overrides}",
         f'--gin.MODEL_DIR="{model_dir}"',
