@@ -393,18 +393,17 @@ def distill_server():
     import jax
     import numpy as np
 
-    from distill.serve import batcher
-    from distill.serve import cli as serve
+    from distill.serve import batcher, loading, server
 
-    model = serve.load_model(["gin/models/byt5/micro.gin"], ["ACTIVATION_DTYPE = 'float32'"])
+    model = loading.load_model(["gin/models/byt5/micro.gin"], ["ACTIVATION_DTYPE = 'float32'"])
     shapes = {"encoder_input_tokens": (1, 8), "decoder_input_tokens": (1, 8)}
     params = nn.unbox(model.get_initial_variables(jax.random.PRNGKey(3), shapes))["params"]
     params = jax.tree_util.tree_map(lambda x: np.asarray(x) * 2.0, params)
     ids = np.arange(params["decoder"]["logits_dense"]["kernel"].shape[1])
     keep = ((ids >= 35) & (ids <= 129)) | (ids == 1)  # bytes 32..126 and EOS, as in test_serve
     params["decoder"]["logits_dense"]["kernel"] *= keep[None, :]
-    config = serve.ServeConfig(port=0, model_name="micro", batch_wait_s=0.05)
-    live = serve.Server(model, params, config, batcher.Buckets((8,), (128,), (32,))).start()
+    config = server.ServeConfig(port=0, model_name="micro", batch_wait_s=0.05)
+    live = server.Server(model, params, config, batcher.Buckets((8,), (128,), (32,))).start()
     yield live
     live.shutdown()
 

@@ -26,8 +26,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from distill.engine import decoding
-from distill.serve import batcher, protocol
-from distill.serve import cli as serve
+from distill.serve import batcher, loading, openai_requests
 from distill.serve.tokens import TokenTable
 from tests.support import REPO_ROOT
 
@@ -47,7 +46,7 @@ def checkpoint(tmp_path_factory):
     EOS is boosted so that some prompts end before the length limit.
     """
     gin.clear_config()
-    model = serve.load_model([MODEL_GIN], ["ACTIVATION_DTYPE = 'float32'"])
+    model = loading.load_model([MODEL_GIN], ["ACTIVATION_DTYPE = 'float32'"])
     gin.clear_config()
     shapes = {"encoder_input_tokens": (1, 8), "decoder_input_tokens": (1, 8)}
     params = nn.unbox(model.get_initial_variables(jax.random.PRNGKey(3), shapes))["params"]
@@ -367,6 +366,6 @@ def test_token_table_and_request_helpers() -> None:
         assert table.offsets(ids) == [0, 5] and table.token(32099) == ("<extra_id_0>", None)
     assert batcher.Buckets.fit((8, 32), 9) == 32 and batcher.Buckets.fit((8, 32), 1) == 8
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
-    assert protocol.render_chat(messages) == "system: Be brief.\nuser: 2+2?"
-    assert protocol.render_chat(messages[1:]) == "2+2?"
-    assert serve.default_model_name("/runs/student/checkpoint_500/state") == "student"
+    assert openai_requests.render_chat(messages) == "system: Be brief.\nuser: 2+2?"
+    assert openai_requests.render_chat(messages[1:]) == "2+2?"
+    assert loading.default_model_name("/runs/student/checkpoint_500/state") == "student"
