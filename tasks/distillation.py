@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import gin
 import seqio
 
-from distill.contracts import distill_examples as records
+from distill.contracts import distill_examples
 from tasks import teacher_features
 from tasks.vocabulary import T5_EXTRA_IDS, T5Vocabulary
 
@@ -44,7 +44,9 @@ def _vocabulary(records_dir: str, manifest: Mapping) -> seqio.Vocabulary:
     """The manifest's student SentencePiece model (a relative path is relative to the records dir) + T5's sentinels."""
     path = os.path.join(records_dir, manifest["vocabulary"])
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{os.path.join(records_dir, records.MANIFEST)}: field 'vocabulary': no file {path}")
+        raise FileNotFoundError(
+            f"{os.path.join(records_dir, distill_examples.MANIFEST)}: field 'vocabulary': no file {path}"
+        )
     return T5Vocabulary(path, T5_EXTRA_IDS)
 
 
@@ -99,8 +101,8 @@ def register_distillation(
       vocabulary: the student vocabulary (default: the manifest's SentencePiece model).
     """
     records_dir = os.path.abspath(records_dir)
-    manifest = records.read_manifest(records_dir)
-    where = os.path.join(records_dir, records.MANIFEST)
+    manifest = distill_examples.read_manifest(records_dir)
+    where = os.path.join(records_dir, distill_examples.MANIFEST)
     chosen = _selected_formats(manifest, formats, where)
     if weights is not None and set(weights) != set(chosen):
         raise ValueError(f"weights {dict(weights)} must name exactly the formats {chosen} ({where})")
@@ -120,7 +122,7 @@ def register_distillation(
             task_name,
             source=seqio.TFExampleDataSource(
                 {SPLIT: [os.path.join(records_dir, file) for file in entry["files"]]},
-                feature_description=records.feature_description(),
+                feature_description=distill_examples.feature_description(),
                 num_input_examples={SPLIT: int(entry["examples"])},
             ),
             preprocessors=preprocessors,

@@ -35,12 +35,15 @@ from typing import Any
 import seqio
 import tensorflow as tf
 
-from distill.contracts.distill_examples import NO_MASS, TEXT_FEATURES
+from distill.contracts.distill_examples import (
+    DECODER_TEACHER_IDS,
+    DECODER_TEACHER_LOGPROBS,
+    NO_MASS,
+    TEACHER_IDS,
+    TEACHER_LOGPROBS,
+    TEXT_FEATURES,
+)
 
-TEACHER_IDS = "teacher_topk_ids"
-TEACHER_LOGPROBS = "teacher_topk_logprobs"
-DECODER_TEACHER_IDS = "decoder_teacher_topk_ids"
-DECODER_TEACHER_LOGPROBS = "decoder_teacher_topk_logprobs"
 _DECODER_TEACHER = {TEACHER_IDS: DECODER_TEACHER_IDS, TEACHER_LOGPROBS: DECODER_TEACHER_LOGPROBS}
 
 # Token features that are not text: seqio needs a vocabulary object but never encodes with it here.

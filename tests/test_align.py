@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from distill.build.align import StudentVocab, align, dtw, targets, teacher_tokens
 from distill.build.align.teacher_tokens import TeacherSequence, sequence
+from distill.contracts import token_bytes
 from distill.contracts.distill_examples import NO_MASS
 from distill.data import formats, sources
 from distill.data.normalize import normalize_text
@@ -280,7 +281,7 @@ def test_api_strings_that_do_not_spell_the_completion_fall_back_to_the_character
     ]
     record["completion"] = "😀" + record["completion"]
     text = targets.cot_target_text(record["completion"], record["gold_answer"])
-    assert teacher_tokens.string_bytes("bytes:\\xf0\\x9f") == emoji[:2]
+    assert token_bytes.string_bytes("bytes:\\xf0\\x9f") == emoji[:2]
     by_bytes = align(teacher_tokens.from_record(record, "bytes"), text, vocab, 5)
     by_strings = align(teacher_tokens.from_record(record, "strings"), text, vocab, 5)
     assert teacher_tokens.from_record(record, "strings").text() != record["completion"]

@@ -12,8 +12,7 @@ import pytest
 import sentencepiece
 
 from distill.build import cli as build
-from distill.contracts import distill_examples as records
-from distill.contracts import teacher_records
+from distill.contracts import distill_examples, teacher_records
 from distill.data import sources, splits
 from distill.generate import stand_in
 from tests.support import REPO_ROOT
@@ -55,9 +54,9 @@ def teacher_file(tmp_path_factory) -> tuple[str, dict]:
 def read_examples(out_dir: str, fmt: str) -> list[dict]:
     import tensorflow as tf
 
-    manifest = records.read_manifest(out_dir)
+    manifest = distill_examples.read_manifest(out_dir)
     paths = [os.path.join(out_dir, name) for name in manifest["formats"][fmt]["files"]]
-    spec = records.feature_description()
+    spec = distill_examples.feature_description()
     examples = []
     for serialized in tf.data.TFRecordDataset(paths):
         parsed = tf.io.parse_single_example(serialized, spec)
@@ -84,7 +83,7 @@ def built(teacher_file, tmp_path_factory) -> str:
 @pytest.mark.e2e
 def test_manifest_stats_and_shards(built, teacher_file) -> None:
     _, facts = teacher_file
-    manifest = records.read_manifest(built)
+    manifest = distill_examples.read_manifest(built)
     assert manifest["top_k"] == K and manifest["method"] == "fast"
     assert manifest["vocabulary"] == os.path.abspath(os.path.join(SHARED, "tokenizers/t5/spiece.model"))
     with open(os.path.join(built, manifest["stats"])) as f:
@@ -99,7 +98,7 @@ def test_manifest_stats_and_shards(built, teacher_file) -> None:
     for fmt, entry in manifest["formats"].items():
         assert entry["examples"] == stats["examples"][fmt]
         count = -(-entry["examples"] // 10)
-        assert entry["files"] == [records.shard_name(fmt, i, count) for i in range(count)]
+        assert entry["files"] == [distill_examples.shard_name(fmt, i, count) for i in range(count)]
         assert all(os.path.exists(os.path.join(built, name)) for name in entry["files"])
     assert not os.path.exists(os.path.join(built, ".partial"))
 
@@ -146,7 +145,7 @@ def test_dtw_method_and_kept_incorrect_samples(teacher_file, tmp_path) -> None:
     out = str(tmp_path / "dtw")
     argv = ["--teacher", teacher_file[0], "--out", out, "--formats", "zs_cot", "--method", "dtw", "--keep-incorrect"]
     assert build.main([*argv, "--workers", "1", "--no-progress", "--top-k", str(K)]) == 0
-    manifest = records.read_manifest(out)
+    manifest = distill_examples.read_manifest(out)
     assert manifest["method"] == "dtw" and set(manifest["formats"]) == {"zs_cot"}
     assert manifest["formats"]["zs_cot"]["examples"] == 33  # the wrong sample is kept
     with open(os.path.join(out, "stats.json")) as f:

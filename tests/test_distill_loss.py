@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from distill.contracts.distill_examples import NO_MASS
+from distill.contracts.distill_examples import DECODER_TEACHER_IDS, DECODER_TEACHER_LOGPROBS, NO_MASS
 from distill.engine import adafactor, losses, models, network, partitioning, trainer, utils
 from tests.support.micro import MICRO, input_shapes, random_batch
 
@@ -31,7 +31,7 @@ def soft_teacher(targets: np.ndarray, rng: np.random.RandomState, no_mass_fracti
     logprobs[..., -1][rng.rand(*targets.shape) < 0.5] = NO_MASS  # an unused slot
     none = rng.rand(*targets.shape) < no_mass_fraction
     ids[none], logprobs[none] = 0, NO_MASS
-    return {losses.TEACHER_IDS: ids.astype(np.int32), losses.TEACHER_LOGPROBS: logprobs}
+    return {DECODER_TEACHER_IDS: ids.astype(np.int32), DECODER_TEACHER_LOGPROBS: logprobs}
 
 
 def reference(logits, targets, weights, ids, logprobs, dm_weight, renormalize, z_loss) -> tuple[float, float]:
@@ -69,7 +69,7 @@ def test_loss_matches_the_reference(dm_weight: float, renormalize: bool) -> None
     batch = {"decoder_target_tokens": jnp.asarray(targets), **soft_teacher(targets, rng)}
     loss_fn = losses.DistributionMatchingLoss(dm_weight=dm_weight, renormalize=renormalize, z_loss=1e-3)
     loss, metrics = loss_fn(logits, batch, jnp.asarray(weights))
-    ids, logprobs = batch[losses.TEACHER_IDS], batch[losses.TEACHER_LOGPROBS]
+    ids, logprobs = batch[DECODER_TEACHER_IDS], batch[DECODER_TEACHER_LOGPROBS]
     ref_loss, ref_kl = reference(logits, targets, weights, ids, logprobs, dm_weight, renormalize, 1e-3)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["teacher_kl_sum"], ref_kl, rtol=1e-5)
@@ -87,7 +87,7 @@ def test_one_hot_teacher_is_nll_in_value_and_gradient(renormalize: bool) -> None
     logprobs = np.full((*targets.shape, K), NO_MASS, np.float32)
     logprobs[..., 0] = 0.0
     batch = {"decoder_target_tokens": jnp.asarray(targets)}
-    teacher = {**batch, losses.TEACHER_IDS: jnp.asarray(ids), losses.TEACHER_LOGPROBS: jnp.asarray(logprobs)}
+    teacher = {**batch, DECODER_TEACHER_IDS: jnp.asarray(ids), DECODER_TEACHER_LOGPROBS: jnp.asarray(logprobs)}
     weights = jnp.asarray(weights)
     dm = losses.DistributionMatchingLoss(renormalize=renormalize, z_loss=1e-4)
     nll = losses.CrossEntropyLoss(z_loss=1e-4)
@@ -110,8 +110,8 @@ def test_rows_without_mass_are_nll_with_finite_values_and_gradients() -> None:
     (nll_loss, _), nll_grad = loss_and_grad(losses.CrossEntropyLoss(z_loss=1e-4), logits, plain, weights)
     empty = {
         **plain,
-        losses.TEACHER_IDS: jnp.zeros((*targets.shape, K), jnp.int32),
-        losses.TEACHER_LOGPROBS: jnp.full((*targets.shape, K), NO_MASS),
+        DECODER_TEACHER_IDS: jnp.zeros((*targets.shape, K), jnp.int32),
+        DECODER_TEACHER_LOGPROBS: jnp.full((*targets.shape, K), NO_MASS),
     }
     mixed = {**plain, **soft_teacher(targets, rng, no_mass_fraction=0.5)}
     for renormalize in (False, True):
@@ -138,10 +138,10 @@ def teacher_batch(batch_size: int = 8) -> dict:
     rng = np.random.RandomState(3)
     targets = np.asarray(batch["decoder_target_tokens"])
     teacher = soft_teacher(targets, rng, no_mass_fraction=0.0)
-    ids = teacher[losses.TEACHER_IDS] % MICRO.vocab_size
-    logprobs = teacher[losses.TEACHER_LOGPROBS]
+    ids = teacher[DECODER_TEACHER_IDS] % MICRO.vocab_size
+    logprobs = teacher[DECODER_TEACHER_LOGPROBS]
     logprobs[targets <= 1] = NO_MASS  # EOS and padding: no mass, as the tasks write them
-    return {**batch, losses.TEACHER_IDS: jnp.asarray(ids), losses.TEACHER_LOGPROBS: jnp.asarray(logprobs)}
+    return {**batch, DECODER_TEACHER_IDS: jnp.asarray(ids), DECODER_TEACHER_LOGPROBS: jnp.asarray(logprobs)}
 
 
 @functools.cache

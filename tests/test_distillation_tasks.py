@@ -18,7 +18,7 @@ import seqio
 import tensorflow as tf
 
 import tasks  # noqa: F401 - registers the plain tasks (for the name clash)
-from distill.contracts import distill_examples as records
+from distill.contracts import distill_examples
 from distill.data import data_dir
 from distill.engine import gin_utils
 from distill.engine.train import train
@@ -38,7 +38,7 @@ TOKENS = np.arange(3, 15)  # A few T5 ids: the micro student can learn the teach
 
 
 def teacher_rows(length: int, rng: np.random.Generator, fmt: str) -> tuple[np.ndarray, np.ndarray]:
-    ids, logprobs = records.no_mass_rows(length, K)
+    ids, logprobs = distill_examples.no_mass_rows(length, K)
     if fmt.endswith("ao"):
         return ids, logprobs
     for pos in range(length):
@@ -49,7 +49,7 @@ def teacher_rows(length: int, rng: np.random.Generator, fmt: str) -> tuple[np.nd
         probs = rng.dirichlet(np.ones(K)) * (0.9 if kind == 1 else 1.0)
         logprobs[pos] = np.log(probs)
         if kind == 2:
-            ids[pos, 1:], logprobs[pos, 1:] = (0, 0), records.NO_MASS  # a one-hot row, log-prob exactly 0.0
+            ids[pos, 1:], logprobs[pos, 1:] = (0, 0), distill_examples.NO_MASS  # a one-hot row, log-prob exactly 0.0
             logprobs[pos, 0] = 0.0
         if pos == 1:
             ids[pos, 2] = 0  # id 0 carrying mass
@@ -62,22 +62,24 @@ def write_records(out: str, counts: dict[str, int], seed: int = 0, bad_row: bool
     os.makedirs(out, exist_ok=True)
     formats, written = {}, {}
     for fmt, count in counts.items():
-        files = [records.shard_name(fmt, i, 2) for i in range(2)]
+        files = [distill_examples.shard_name(fmt, i, 2) for i in range(2)]
         writers = [tf.io.TFRecordWriter(os.path.join(out, name)) for name in files]
         for i in range(count):
             length = int(rng.integers(1, 15))
             ids, logprobs = teacher_rows(length, rng, fmt)
-            example = records.DistillExample(
+            example = distill_examples.DistillExample(
                 f"Q: {fmt} question {i} A:", "", rng.choice(TOKENS, length), ids, logprobs, fmt, f"{fmt}-{i}", i, "1"
             )
             if bad_row:  # past DistillExample's own check, as a buggy writer might
                 example.teacher_ids, example.teacher_logprobs = ids[1:], logprobs[1:]
-            writers[i % 2].write(records.serialize(example))
+            writers[i % 2].write(distill_examples.serialize(example))
             written[example.question_id] = example
         for writer in writers:
             writer.close()
         formats[fmt] = {"examples": count, "files": files}
-    records.write_manifest(out, {"top_k": K, "vocabulary": data_dir.t5_sentencepiece_model(), "formats": formats})
+    distill_examples.write_manifest(
+        out, {"top_k": K, "vocabulary": data_dir.t5_sentencepiece_model(), "formats": formats}
+    )
     return written
 
 
@@ -106,7 +108,7 @@ def test_task_examples_end_in_eos_with_a_no_mass_teacher_row(records_dir) -> Non
             np.testing.assert_array_equal(example["inputs"], [*vocab.encode(source.inputs_pretokenized)[:7], 1])
             np.testing.assert_array_equal(example[TEACHER_IDS], [*source.teacher_ids[:kept], [0] * K])
             np.testing.assert_array_equal(
-                example[TEACHER_LOGPROBS], [*source.teacher_logprobs[:kept], [records.NO_MASS] * K]
+                example[TEACHER_LOGPROBS], [*source.teacher_logprobs[:kept], [distill_examples.NO_MASS] * K]
             )
 
 
@@ -137,7 +139,7 @@ def test_packed_batches_reconstruct_the_unpacked_teacher_features(records_dir) -
         assert batch[DECODER_TEACHER_IDS].shape[1:] == (24, K) and batch[DECODER_TEACHER_LOGPROBS].dtype == np.float32
         padding = batch["decoder_segment_ids"] == 0
         assert (batch[DECODER_TEACHER_IDS][padding] == 0).all()
-        assert (batch[DECODER_TEACHER_LOGPROBS][padding] == records.NO_MASS).all()
+        assert (batch[DECODER_TEACHER_LOGPROBS][padding] == distill_examples.NO_MASS).all()
         for row, segment_ids in enumerate(batch["decoder_segment_ids"]):
             packed += segments({k: v[row] for k, v in batch.items()}, segment_ids)
             rows += 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.contracts import teacher_records
+from distill.contracts import teacher_records, token_bytes
 from distill.data import formats, sources
 from distill.generate import cli as generate
 from distill.generate import prompts, questions, responses, samples, store
@@ -137,9 +137,9 @@ def test_trim_moves_the_cut_to_a_token_boundary_and_keeps_utf8_whole() -> None:
 
 
 def test_completions_byte_tokens_and_logprob_clamping() -> None:
-    assert responses.token_bytes("bytes:\\xe2\\x80") == b"\xe2\x80"
-    assert responses.token_bytes("bytes: not escapes") == b"bytes: not escapes"
-    assert responses.token_bytes("<|endoftext|>") == responses.token_bytes("</s>") == b""  # as chat's bytes: null
+    assert token_bytes.string_bytes("bytes:\\xe2\\x80") == b"\xe2\x80"
+    assert token_bytes.string_bytes("bytes: not escapes") == b"bytes: not escapes"
+    assert token_bytes.string_bytes("<|endoftext|>") == token_bytes.string_bytes("</s>") == b""  # as chat's bytes: null
     body = {
         "choices": [
             {

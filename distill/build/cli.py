@@ -33,8 +33,7 @@ from distill.build import shards
 from distill.build.align import METHODS, StudentVocab
 from distill.build.align.teacher_tokens import SOURCES
 from distill.build.examples import DROP_REASONS, Outcome, Recipe, RecordConverter
-from distill.contracts import distill_examples as records
-from distill.contracts import teacher_records
+from distill.contracts import distill_examples, teacher_records
 from distill.data import data_dir, demos, examples, formats, splits
 from tasks import vocabulary
 
@@ -80,8 +79,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.vocab = os.path.abspath(args.vocab or vocabulary.default_t5_model()[0])
     if not os.path.isfile(args.vocab):
         parser.error(f"--vocab: {args.vocab}: no such file")
-    if os.path.exists(os.path.join(args.out, records.MANIFEST)):
-        parser.error(f"--out: {args.out} already holds a finished build ({records.MANIFEST}); choose another directory")
+    if os.path.exists(os.path.join(args.out, distill_examples.MANIFEST)):
+        parser.error(
+            f"--out: {args.out} already holds a finished build ({distill_examples.MANIFEST}); choose another directory"
+        )
     return args
 
 
@@ -140,7 +141,7 @@ def convert_batch(batch: list[Line]) -> list[tuple[Outcome, dict[str, bytes], in
         parsed.append(teacher_records.validate(record, f"{path}:{number}"))
     results = []
     for outcome, (_, _, raw) in zip(_converter.convert(parsed), batch, strict=True):
-        serialized = {fmt: records.serialize(example) for fmt, example in outcome.examples.items()}
+        serialized = {fmt: distill_examples.serialize(example) for fmt, example in outcome.examples.items()}
         outcome.examples = {}
         results.append((outcome, serialized, len(raw)))
     return results
@@ -224,7 +225,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     stats = tally.report(args, time.perf_counter() - started)
     with open(os.path.join(args.out, STATS), "w") as f:
         json.dump(stats, f, indent=2)
-    records.write_manifest(
+    distill_examples.write_manifest(
         args.out,
         {
             "top_k": args.top_k,

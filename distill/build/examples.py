@@ -29,7 +29,7 @@ from typing import Any
 
 from distill.build.align import Alignment, StudentVocab, align_many, teacher_tokens
 from distill.build.align.targets import cot_target_text
-from distill.contracts import distill_examples as records
+from distill.contracts import distill_examples
 from distill.data import demos, formats
 from distill.data.demos import DemoSettings
 from distill.data.loaders import MathProblem
@@ -57,7 +57,7 @@ class Outcome:
 
     question_id: str
     dropped: str | None = None
-    examples: dict[str, records.DistillExample] = dataclasses.field(default_factory=dict)
+    examples: dict[str, distill_examples.DistillExample] = dataclasses.field(default_factory=dict)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     teacher_tokens: bool = True
 
@@ -125,15 +125,15 @@ class RecordConverter:
 
     def _example(
         self, record: dict[str, Any], fmt: str, sample_id: int, target: str, aligned: Alignment | None
-    ) -> records.DistillExample:
+    ) -> distill_examples.DistillExample:
         """One example; `aligned` None: an answer-only target without teacher mass."""
         shots = self._demos(record, sample_id) if formats.is_in_context(fmt) else ()
         if aligned is None:
             ids = self.vocab.encode(target)[0]
-            teacher_ids, teacher_logprobs = records.no_mass_rows(len(ids), self.recipe.top_k)
+            teacher_ids, teacher_logprobs = distill_examples.no_mass_rows(len(ids), self.recipe.top_k)
         else:
             ids, teacher_ids, teacher_logprobs = aligned.targets, aligned.teacher_ids, aligned.teacher_logprobs
-        return records.DistillExample(
+        return distill_examples.DistillExample(
             inputs_pretokenized=normalize_text(formats.math_input(fmt, record["question"], shots)),
             targets_pretokenized=target,
             targets=ids,

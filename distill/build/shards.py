@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from distill.contracts import distill_examples as records
+from distill.contracts import distill_examples
 
 PARTIAL = ".partial"
 
@@ -56,7 +56,7 @@ class ShardWriter:
     def close(self) -> list[str]:
         """Moves the shards into place; returns their file names (none when nothing was written)."""
         self._close_current()
-        names = [records.shard_name(self.fmt, i, len(self._paths)) for i in range(len(self._paths))]
+        names = [distill_examples.shard_name(self.fmt, i, len(self._paths)) for i in range(len(self._paths))]
         for path, name in zip(self._paths, names, strict=True):
             os.replace(path, os.path.join(self.out_dir, name))
         return names

@@ -31,9 +31,16 @@ from typing import Any
 
 import numpy as np
 
+from distill.contracts import durable
+
 SCHEMA = "cot-specialize/distill-records/1"
 MANIFEST = "manifest.json"
 NO_MASS = float("-inf")
+# Teacher features: per example on disk, and as the packed batch keys the loss reads ([batch, length, K]).
+TEACHER_IDS = "teacher_topk_ids"
+TEACHER_LOGPROBS = "teacher_topk_logprobs"
+DECODER_TEACHER_IDS = "decoder_teacher_topk_ids"
+DECODER_TEACHER_LOGPROBS = "decoder_teacher_topk_logprobs"
 TEXT_FEATURES = ("inputs_pretokenized", "targets_pretokenized", "format", "question_id", "answer")
 
 
@@ -81,8 +88,8 @@ def serialize(example: DistillExample) -> bytes:
 
     features = {name: text(getattr(example, name)) for name in TEXT_FEATURES}
     features["targets"] = ints(example.targets)
-    features["teacher_topk_ids"] = ints(example.teacher_ids)
-    features["teacher_topk_logprobs"] = tf.train.Feature(
+    features[TEACHER_IDS] = ints(example.teacher_ids)
+    features[TEACHER_LOGPROBS] = tf.train.Feature(
         float_list=tf.train.FloatList(value=np.asarray(example.teacher_logprobs, np.float32).ravel())
     )
     features["sample_id"] = ints([example.sample_id])
@@ -95,8 +102,8 @@ def feature_description() -> dict[str, Any]:
 
     spec: dict[str, Any] = {name: tf.io.FixedLenFeature([], tf.string) for name in TEXT_FEATURES}
     spec["targets"] = tf.io.VarLenFeature(tf.int64)
-    spec["teacher_topk_ids"] = tf.io.VarLenFeature(tf.int64)
-    spec["teacher_topk_logprobs"] = tf.io.VarLenFeature(tf.float32)
+    spec[TEACHER_IDS] = tf.io.VarLenFeature(tf.int64)
+    spec[TEACHER_LOGPROBS] = tf.io.VarLenFeature(tf.float32)
     spec["sample_id"] = tf.io.FixedLenFeature([], tf.int64)
     return spec
 
@@ -107,10 +114,7 @@ def shard_name(fmt: str, index: int, count: int) -> str:
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> None:
     """Writes `manifest.json` last and atomically, so a directory with one is complete."""
-    path = os.path.join(out_dir, MANIFEST)
-    with open(path + ".tmp", "w") as f:
-        json.dump({"schema": SCHEMA, **manifest}, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    durable.write_json(os.path.join(out_dir, MANIFEST), {"schema": SCHEMA, **manifest}, sort_keys=True)
 
 
 def read_manifest(records_dir: str) -> dict[str, Any]:

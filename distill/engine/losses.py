@@ -15,6 +15,8 @@ from typing import Protocol
 import jax
 import jax.numpy as jnp
 
+from distill.contracts.distill_examples import DECODER_TEACHER_IDS, DECODER_TEACHER_LOGPROBS
+
 Array = jax.Array
 
 
@@ -132,9 +134,7 @@ class CrossEntropyLoss:
         return total, {"z_loss": z_total, "cross_ent_loss": total - z_total}
 
 
-# Teacher features in a distillation batch ([batch, length, K]; `tasks.teacher_features`).
-TEACHER_IDS = "decoder_teacher_topk_ids"
-TEACHER_LOGPROBS = "decoder_teacher_topk_logprobs"
+# Teacher features in a distillation batch ([batch, length, K]) are named in `distill_examples`.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +172,9 @@ class DistributionMatchingLoss:
         targets = batch["decoder_target_tokens"]
         nll = log_z - jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
         z = self.z_loss * jnp.square(log_z) * weights
-        if TEACHER_IDS in batch:
+        if DECODER_TEACHER_IDS in batch:
             teacher_ce, kl, transferred = _teacher_terms(
-                logits, log_z, batch[TEACHER_IDS], batch[TEACHER_LOGPROBS], self.renormalize
+                logits, log_z, batch[DECODER_TEACHER_IDS], batch[DECODER_TEACHER_LOGPROBS], self.renormalize
             )
             transferred = transferred * weights
         else:

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from distill.contracts import durable
 from distill.engine import checkpoints, inference, utils
 from distill.engine.models import EncoderDecoderModel, summarize_metrics
 from distill.engine.partitioning import PjitPartitioner
@@ -56,10 +57,7 @@ def _run_metadata(model_dir: str, random_seed: int | None) -> dict[str, int]:
 
 def _write_json(path: str, content: Mapping[str, Any]) -> None:
     if jax.process_index() == 0:
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2)
-        os.replace(tmp, path)
+        durable.write_json(path, content)
 
 
 def write_model_info(model_dir: str, trainer: Trainer) -> None:

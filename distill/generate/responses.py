@@ -19,14 +19,13 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from distill.contracts.token_bytes import string_bytes
+
 MIN_LOGPROB = -9999.0
-_BYTE_ESCAPES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 _VALUE = operator.itemgetter(1)
-_SPECIAL = re.compile(r"<\|[^|<>]+\|>|</?s>|<pad>|<unk>|<extra_id_\d+>|<id_\d+>")
 
 
 class MalformedResponseError(ValueError):
@@ -46,20 +45,11 @@ class Completion:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-def token_bytes(token: str) -> bytes:
-    """The bytes a completions token string stands for.
-
-    OpenAI's `bytes:\\xe2\\x80` form gives its bytes; a special token's name (tiktoken's
-    `<|endoftext|>`, SentencePiece's `</s>`, `<pad>`, `<unk>`, `<extra_id_N>`, `<id_N>`) gives
-    none, as chat's `bytes: null` says; any other string is its UTF-8.
-    """
+def _checked_bytes(token: str) -> bytes:
+    """The bytes a completions token string stands for (`token_bytes.string_bytes`), after a type check."""
     if token.__class__ is not str:
         raise ValueError(f"token is {type(token).__name__}, expected a string")
-    if token.startswith("bytes:") and _BYTE_ESCAPES.fullmatch(token, 6):
-        return bytes.fromhex(token[6:].replace("\\x", ""))
-    if _SPECIAL.fullmatch(token):
-        return b""
-    return token.encode("utf-8")
+    return string_bytes(token)
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -68,7 +58,7 @@ def _string_bytes(token: str) -> list[int]:
 
     The lists are shared between records (nothing mutates a record's tokens).
     """
-    return list(token_bytes(token))
+    return list(_checked_bytes(token))
 
 
 def _logprob(value: Any) -> float:

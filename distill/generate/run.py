@@ -20,9 +20,7 @@ import asyncio
 import contextlib
 import gc
 import hashlib
-import json
 import logging
-import os
 import signal
 import time
 from collections import deque
@@ -30,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from distill.contracts import durable
 from distill.generate import client as client_lib
 from distill.generate import samples
 from distill.generate.progress import Progress
@@ -307,9 +306,5 @@ def write_summary(path: str, tally: Tally, question_ids: list[str], prices: Pric
         "missing": stats.missing,
         "stopped": stats.stopped,
     }
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    durable.write_json(path, summary, indent=1)
     return summary

@@ -22,6 +22,7 @@ import numpy as np
 
 from distill.build.align.teacher_tokens import tiktoken_encoding
 from distill.contracts.teacher_records import SCHEMA
+from distill.contracts.token_bytes import token_string
 from distill.data.formats import ANSWER_PREFIX, strip_calculator_notes
 from distill.data.loaders import MathProblem
 
@@ -31,16 +32,8 @@ def _encoding(path: str) -> Any:
     return tiktoken_encoding(path)
 
 
-def api_string(token_bytes: bytes) -> str:
-    """The token as the OpenAI API writes it: its text, or `bytes:\\xe2...` when it is not UTF-8 on its own."""
-    try:
-        return token_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        return "bytes:" + "".join(f"\\x{b:02x}" for b in token_bytes)
-
-
 def _alternative(token_bytes: bytes, logprob: float) -> dict[str, Any]:
-    return {"token": api_string(token_bytes), "bytes": list(token_bytes), "logprob": logprob}
+    return {"token": token_string(token_bytes), "bytes": list(token_bytes), "logprob": logprob}
 
 
 def completion_of(problem: MathProblem, calculator_notes: bool = False) -> str:

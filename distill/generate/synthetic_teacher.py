@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from distill.contracts import teacher_records
+from distill.contracts.token_bytes import token_string
 from distill.data import answers
 from distill.data.formats import ANSWER_PREFIX
 from distill.data.loaders import MathProblem
@@ -59,7 +60,7 @@ def _alternatives(piece: bytes, pool: Sequence[bytes], rng: random.Random, count
 
 
 def _entry(piece: bytes, logprob: float) -> dict[str, Any]:
-    return {"token": stand_in.api_string(piece), "bytes": list(piece), "logprob": logprob}
+    return {"token": token_string(piece), "bytes": list(piece), "logprob": logprob}
 
 
 def _token_entries(text: str, encoding: Any, rng: random.Random, top_k: int) -> list[dict[str, Any]]:

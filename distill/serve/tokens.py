@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from distill.contracts.token_bytes import token_string
+
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -39,10 +41,7 @@ class TokenTable:
         raw = self._bytes(token_id)
         if raw is None:
             return self._special_name(token_id), None
-        try:
-            return raw.decode("utf-8"), raw
-        except UnicodeDecodeError:
-            return "bytes:" + "".join(f"\\x{b:02x}" for b in raw), raw
+        return token_string(raw), raw
 
     def _bytes(self, token_id: int) -> bytes | None:
         vocab = self.vocabulary

@@ -30,6 +30,8 @@ from openai.types.chat.chat_completion import ChoiceLogprobs
 from openai.types.chat.chat_completion_token_logprob import ChatCompletionTokenLogprob, TopLogprob
 from openai.types.completion_choice import Logprobs
 
+from distill.contracts.token_bytes import token_string
+
 _QUESTION = re.compile(r"What is (\d+) \+ (\d+)\?(?![\s\S]*What is)")
 _TOKEN = re.compile(r"\.\n\n|\n| ?[A-Za-z]+| ?\d+| ?[^\sA-Za-z\d]")
 
@@ -45,13 +47,6 @@ def split_tokens(text: str) -> list[bytes]:
         data = piece.encode("utf-8")
         tokens.extend([data] if piece.isascii() else [bytes([b]) for b in data])
     return tokens
-
-
-def token_string(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "bytes:" + "".join(f"\\x{b:02x}" for b in data)
 
 
 def distribution(position: int, token: bytes) -> list[tuple[bytes, float]]:

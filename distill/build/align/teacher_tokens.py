@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from unittest import mock
@@ -28,10 +27,9 @@ from unittest import mock
 import numpy as np
 
 from distill.contracts.distill_examples import NO_MASS
+from distill.contracts.token_bytes import string_bytes
 
 SOURCES = ("bytes", "strings")
-
-_BYTE_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +68,6 @@ def sequence(candidates: list[tuple[bytes, ...]], logprobs: list[list[float]]) -
         logprobs = [row + [NO_MASS] * (width - len(row)) for row in logprobs]
     array = np.array(logprobs, np.float64).reshape(len(candidates), width)
     return TeacherSequence([c[0] for c in candidates], candidates, array)
-
-
-def string_bytes(token: str) -> bytes:
-    """The bytes an API token string stands for (`bytes:\\xe2\\x80` -> b'\\xe2\\x80')."""
-    if token.startswith("bytes:"):
-        return bytes(int(h, 16) for h in _BYTE_ESCAPE.findall(token))
-    return token.encode("utf-8")
 
 
 def from_record(record: dict[str, Any], source: str = "bytes") -> TeacherSequence:

@@ -1,0 +1,41 @@
+"""Durable file writes: a file that exists under its final name is complete, even after a power loss.
+
+Every stage marks its output complete by a file (a records directory's `manifest.json`, a
+teacher run's summary, a training run's `config.json`). Writing to a temporary name, flushing and
+fsyncing it, renaming it over the final name and then fsyncing the directory makes that mark
+trustworthy: a crash leaves the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def fsync_dir(path: str) -> None:
+    """Makes renames and creations inside `path` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes `text` to `path` atomically and durably (temporary file, fsync, rename, directory fsync)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path))
+
+
+def write_json(path: str, content: Any, *, indent: int = 2, sort_keys: bool = False) -> None:
+    """`content` as JSON (UTF-8 kept, newline-terminated), written as `write_text` does."""
+    write_text(path, json.dumps(content, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n")
