@@ -16,30 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from distill.convert import names
 from distill.engine import network
 
 
 def hf_config(config: network.T5Config, dropout_rate: float) -> Any:
+    """transformers' T5Config of this engine config (`distill.convert.names.hf_config`), at `dropout_rate`."""
     from transformers import T5Config
 
-    return T5Config(
-        vocab_size=config.vocab_size,
-        d_model=config.emb_dim,
-        d_kv=config.head_dim,
-        d_ff=config.mlp_dim,
-        num_layers=config.num_encoder_layers,
-        num_decoder_layers=config.num_decoder_layers,
-        num_heads=config.num_heads,
-        relative_attention_num_buckets=32,
-        relative_attention_max_distance=128,
-        dropout_rate=dropout_rate,
-        layer_norm_epsilon=1e-6,
-        feed_forward_proj="gated-gelu",
-        tie_word_embeddings=False,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
+    return T5Config(**{**names.hf_config(config), "dropout_rate": dropout_rate})
 
 
 def untie_logits(model: Any) -> None:

@@ -147,7 +147,7 @@ def convert_batch(batch: list[Line]) -> list[tuple[Outcome, dict[str, bytes], in
     return results
 
 
-class Tally:
+class BuildStats:
     """The build's statistics (written as stats.json)."""
 
     def __init__(self, recipe: Recipe) -> None:
@@ -196,7 +196,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     shards.start(args.out)
     writers = {fmt: shards.ShardWriter(args.out, fmt, args.shard_size) for fmt in recipe.formats}
     answer_only_done: dict[str, set[str]] = {fmt: set() for fmt in recipe.formats if fmt.endswith("_ao")}
-    tally = Tally(recipe)
+    tally = BuildStats(recipe)
     total_bytes = sum(os.path.getsize(p) for p in args.teacher)
     progress = tqdm(total=total_bytes, unit="B", unit_scale=True, disable=args.no_progress, desc="build")
     work = batches(lines(args.teacher), BATCH)

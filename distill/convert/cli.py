@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import sys
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from distill.contracts.progress import StatusLine
 from distill.convert import hf_files, names, orbax_params
 from distill.engine import checkpoints, storage
 
@@ -37,7 +38,7 @@ class Progress:
 
     def __init__(self, count: int, nbytes: int) -> None:
         self.count, self.nbytes, self.done, self.done_bytes = count, nbytes, 0, 0
-        self.in_place = sys.stderr.isatty()
+        self.status = StatusLine(every_s=math.inf, tty_every_s=0.0)  # in a log: every 5%, not by time
         self._next_percent = 0
 
     def advance(self, name: str, nbytes: int) -> None:
@@ -45,13 +46,11 @@ class Progress:
         self.done_bytes += nbytes
         percent = 100 * self.done_bytes // max(self.nbytes, 1)
         last = self.done == self.count
-        if not (self.in_place or last or percent >= self._next_percent):
+        if not (self.status.due() or last or percent >= self._next_percent):
             return
         self._next_percent = percent + 5
         count = f"{self.done:>{len(str(self.count))}}/{self.count}"
-        line = f"[{count}] {_size(self.done_bytes)} / {_size(self.nbytes)}  {name}"
-        end = "\n" if last or not self.in_place else ""
-        print(f"\r\033[K{line}" if self.in_place else line, end=end, file=sys.stderr, flush=True)
+        self.status.show(f"[{count}] {_size(self.done_bytes)} / {_size(self.nbytes)}  {name}", final=last)
 
 
 def _size(nbytes: int) -> str:

@@ -21,7 +21,7 @@ _WHITESPACE = " \t\n\r"
 
 
 @dataclass(frozen=True)
-class Located:
+class JsonAtLine:
     """A parsed JSON value and the line of the file it starts on."""
 
     value: Any
@@ -36,7 +36,7 @@ def _read_text(path: str) -> str:
         raise DataFormatError(path, None, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
 
 
-def read_jsonl(path: str) -> list[Located]:
+def read_jsonl(path: str) -> list[JsonAtLine]:
     """One JSON object per non-blank line."""
     records = []
     for number, line in enumerate(_read_text(path).splitlines(), 1):
@@ -48,11 +48,11 @@ def read_jsonl(path: str) -> list[Located]:
             raise DataFormatError(path, number, None, f"invalid JSON ({err.msg}, column {err.colno})") from err
         if not isinstance(value, dict):
             raise DataFormatError(path, number, None, f"expected a JSON object, got {type(value).__name__}")
-        records.append(Located(value, number))
+        records.append(JsonAtLine(value, number))
     return records
 
 
-def read_json_array(path: str, key: str | None = None) -> list[Located]:
+def read_json_array(path: str, key: str | None = None) -> list[JsonAtLine]:
     """The elements of a JSON array: the whole document, or the value of `key` in a top-level object."""
     text = _read_text(path)
     try:
@@ -75,7 +75,7 @@ def read_json_array(path: str, key: str | None = None) -> list[Located]:
             problem = "missing" if key not in document else f"expected an array, got {type(document[key]).__name__}"
             raise DataFormatError(path, 1, key, problem)
         start = _value_start(text, key)
-    return [Located(value, line_of(offset)) for value, offset in _array_items(text, start)]
+    return [JsonAtLine(value, line_of(offset)) for value, offset in _array_items(text, start)]
 
 
 def _skip(text: str, pos: int) -> int:
@@ -110,7 +110,7 @@ def _value_start(text: str, key: str) -> int:
     return found
 
 
-def field(record: Located, name: str, kind: type | tuple[type, ...], path: str) -> Any:
+def field(record: JsonAtLine, name: str, kind: type | tuple[type, ...], path: str) -> Any:
     """`record.value[name]`, which must be of `kind`; else `DataFormatError` naming file, line and field."""
     if not isinstance(record.value, dict):
         raise DataFormatError(path, record.line, None, f"expected a JSON object, got {type(record.value).__name__}")

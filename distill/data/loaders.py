@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from distill.data.data_dir import DataFormatError
-from distill.data.jsonio import Located, field, read_json_array, read_jsonl
+from distill.data.jsonio import JsonAtLine, field, read_json_array, read_jsonl
 
 ANSWER_MARK = "\n####"
 
@@ -94,7 +94,7 @@ def read_gsm8k(path: str, split: str) -> list[MathProblem]:
     return problems
 
 
-def _unique(problems: list[MathProblem], records: list[Located], path: str, id_field: str) -> list[MathProblem]:
+def _unique(problems: list[MathProblem], records: list[JsonAtLine], path: str, id_field: str) -> list[MathProblem]:
     seen: dict[str, int] = {}
     for problem, record in zip(problems, records, strict=True):
         if problem.id in seen:

@@ -104,7 +104,7 @@ class CheckpointManager:
 
 
 @dataclasses.dataclass(frozen=True)
-class Located:
+class FoundCheckpoint:
     """A checkpoint found on disk: `kind` is ORBAX (`path` = the orbax item directory) or T5X_LEGACY."""
 
     kind: str
@@ -114,7 +114,7 @@ class Located:
 ORBAX, T5X_LEGACY = "orbax", "t5x_legacy"
 
 
-def locate(path: str) -> Located:
+def locate(path: str) -> FoundCheckpoint:
     """Finds a checkpoint given as T5X users write it, locally or as a `gs://` URL.
 
     Accepts `.../checkpoint_<step>` (ours or T5X's, orbax or legacy msgpack + zarr), an orbax
@@ -122,13 +122,13 @@ def locate(path: str) -> Located:
     `checkpoint_<step>` is used).
     """
     if storage.is_file(path):
-        return Located(T5X_LEGACY, storage.normalize(path))
+        return FoundCheckpoint(T5X_LEGACY, storage.normalize(path))
     keys = set(storage.list_keys(path))
     if "checkpoint" in keys:
-        return Located(T5X_LEGACY, storage.normalize(path))
+        return FoundCheckpoint(T5X_LEGACY, storage.normalize(path))
     for item in (f"{ITEM}/", ""):
         if f"{item}_METADATA" in keys:
-            return Located(ORBAX, storage.join(path, item.rstrip("/")))
+            return FoundCheckpoint(ORBAX, storage.join(path, item.rstrip("/")))
     steps = {int(m.group(1)) for key in keys if (m := re.fullmatch(rf"{STEP_PREFIX}_(\d+)/.+", key))}
     if steps:
         return locate(storage.join(path, f"{STEP_PREFIX}_{max(steps)}"))

@@ -9,15 +9,9 @@ from collections.abc import Mapping
 
 import jax
 
+from distill.contracts.progress import duration
+
 log = logging.getLogger(__name__)
-
-
-def duration(seconds: float) -> str:
-    """`1h05m` or `4m07s`: the ETA format of every progress line."""
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 class ScalarWriter:

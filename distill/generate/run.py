@@ -34,7 +34,7 @@ from distill.generate import samples
 from distill.generate.progress import Progress
 from distill.generate.questions import Question
 from distill.generate.store import Store
-from distill.generate.summary import Prices, Tally
+from distill.generate.summary import Prices, SampleTally
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,9 @@ async def generate(
     )
 
 
-def write_summary(path: str, tally: Tally, question_ids: list[str], prices: Prices | None, stats: RunStats) -> dict:
+def write_summary(
+    path: str, tally: SampleTally, question_ids: list[str], prices: Prices | None, stats: RunStats
+) -> dict:
     """The summary of the whole file plus this run's counters, written atomically as JSON."""
     summary = tally.summary(question_ids, prices)
     summary["run"] = {

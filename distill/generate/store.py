@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from distill.contracts import teacher_records
-from distill.generate.summary import Tally
+from distill.generate.summary import SampleTally
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Store:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.tally = Tally()
+        self.tally = SampleTally()
         self.identity: dict[str, Any] | None = None
         teacher_records.drop_torn_tail(path)
         if os.path.exists(path):

@@ -39,7 +39,7 @@ class _Question:
     samples: dict[int, tuple[str | None, bool]] = field(default_factory=dict)  # index -> (answer, correct)
 
 
-class Tally:
+class SampleTally:
     """Per-question sample outcomes and token shares of a set of records."""
 
     def __init__(self) -> None:
