@@ -1,4 +1,4 @@
-"""The offline quickstart: the synthetic teacher's records, and the whole pipeline end to end at a reduced size."""
+"""The offline quickstart: the stand-in teacher's records, and the whole pipeline end to end at a reduced size."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ import pytest
 from distill.build.align.teacher_tokens import tiktoken_encoding
 from distill.contracts import teacher_records
 from distill.data import answers, data_dir, word_problems
-from distill.generate import synthetic_teacher
+from distill.generate import stand_in
 from tests.support import REPO_ROOT
 
 
-def test_synthetic_teacher_writes_valid_records_with_slips_and_near_miss_numbers() -> None:
+def test_stand_in_teacher_writes_valid_records_with_slips_and_near_miss_numbers() -> None:
     encoding = tiktoken_encoding(data_dir.data_file("tokenizers/gpt2/p50k_base.tiktoken"))
     problems = word_problems.problems(3, "train")[:40]
-    options = {"dataset": "synthetic_k3", "samples": 2, "wrong_rate": 0.3}
-    rows = list(synthetic_teacher.records(problems, encoding, **options))
+    options = {"dataset": "synthetic_k3", "samples": 2, "wrong_rate": 0.3, "distributions": "plausible"}
+    rows = list(stand_in.records(problems, encoding, **options))
     assert len(rows) == 80
-    assert rows == list(synthetic_teacher.records(problems, encoding, **options))  # deterministic
+    assert rows == list(stand_in.records(problems, encoding, **options))  # deterministic
     by_id = {p.id: p for p in problems}
     wrong = [r for r in rows if not r["correct"]]
     assert 0 < len(wrong) < len(rows)

@@ -2,7 +2,7 @@
 
     python -m distill.quickstart [--out out/demo] [--questions 1500] [--train-steps 200]
 
-1. teacher:  the synthetic teacher (`distill.generate.synthetic_teacher`) writes records in the
+1. teacher:  the stand-in teacher (`distill.generate.stand_in`, plausible distributions) writes records in the
              generator's JSONL format for 2- and 3-step word problems, tokenized with GPT's
              p50k_base BPE (not the student's tokenizer), with top-5 log-probs;
 2. build:    `python -m distill.build` filters them by answer, aligns the teacher's tokens to
@@ -31,13 +31,14 @@ from collections.abc import Sequence
 from distill.build.align.teacher_tokens import tiktoken_encoding
 from distill.contracts import teacher_records
 from distill.data import data_dir, word_problems
-from distill.generate import synthetic_teacher
+from distill.generate import stand_in
 from distill.report.cli import build_report
 from distill.report.runs import summarize_run
 from distill.report.selection import Groups
 
 TRAIN_STEPS_K = (2, 3)  # the teacher's problems; 4 and 5 steps are held out entirely
 TEACHER_TOKENIZER = "tokenizers/gpt2/p50k_base.tiktoken"
+TEACHER_OPTIONS = {"distributions": "plausible", "wrong_rate": 0.2}  # slips the answer filter removes
 STUDENT_VOCABULARY = "tokenizers/t5/spiece.model"
 MODEL_GIN = "gin/models/t5_1_1/tiny.gin"
 DEMOS = 2  # in-context demonstrations, in training and in evaluation (short inputs for a CPU)
@@ -60,7 +61,9 @@ def write_teacher_records(path: str, questions: int, samples: int, seed: int) ->
     for k in TRAIN_STEPS_K:
         problems = word_problems.problems(k, "train")[:questions]
         records = list(
-            synthetic_teacher.records(problems, encoding, dataset=f"synthetic_k{k}", samples=samples, seed=seed)
+            stand_in.records(
+                problems, encoding, samples=samples, seed=seed, **TEACHER_OPTIONS, dataset=f"synthetic_k{k}"
+            )
         )
         teacher_records.append(path, records)
         count += len(records)
@@ -68,9 +71,9 @@ def write_teacher_records(path: str, questions: int, samples: int, seed: int) ->
 
 
 def prepare_records(out: str, questions: int, samples: int, seed: int) -> str:
-    """Steps 1 and 2: the synthetic teacher's records and their distillation records; returns the records dir."""
+    """Steps 1 and 2: the stand-in teacher's records and their distillation records; returns the records dir."""
     teacher_file, records_dir = os.path.join(out, "teacher.jsonl"), os.path.join(out, "records")
-    print(f"[1/5 teacher] writing synthetic teacher records to {teacher_file}", flush=True)
+    print(f"[1/5 teacher] writing stand-in teacher records to {teacher_file}", flush=True)
     count = write_teacher_records(teacher_file, questions, samples, seed)
     print(f"[1/5 teacher] {count} samples", flush=True)
     vocab = data_dir.data_file(STUDENT_VOCABULARY)
