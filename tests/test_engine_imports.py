@@ -21,41 +21,17 @@ from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.e2e  # runs the project's commands as subprocesses
 
-BLOCKED = ("tensorflow", "seqio", "tensorflow_datasets", "tensorflow_text")
 
 CHILD = textwrap.dedent(
     """
     import importlib
-    import importlib.abc
     import json
     import pkgutil
     import sys
 
-    BLOCKED = {blocked!r}
-    attempts = []
+    from tests.support import blocked_imports
 
-
-    def importer():
-        # The first frame outside the import machinery is the module doing the import.
-        frame = sys._getframe(2)
-        while frame is not None:
-            name = frame.f_code.co_filename
-            if not (name.startswith("<frozen") or "importlib" in name):
-                return name
-            frame = frame.f_back
-        return "?"
-
-
-    class BlockTensorflowAndSeqio(importlib.abc.MetaPathFinder):
-        def find_spec(self, fullname, path=None, target=None):
-            if fullname.split(".")[0] in BLOCKED:
-                attempts.append([fullname, importer()])
-                raise ModuleNotFoundError(f"{{fullname}} is blocked by test_engine_imports", name=fullname)
-            return None
-
-
-    assert not [m for m in sys.modules if m.split(".")[0] in BLOCKED]
-    sys.meta_path.insert(0, BlockTensorflowAndSeqio())
+    blocked_imports.install()
 
     import distill.engine
 
@@ -66,7 +42,7 @@ CHILD = textwrap.dedent(
     import jax
 
     from distill.engine import partitioning, trainer, utils
-    from tests import micro
+    from tests.support import micro
 
     batch = micro.random_batch()
     partitioner = partitioning.PjitPartitioner(num_partitions=1, devices=jax.devices()[:1])
@@ -76,15 +52,14 @@ CHILD = textwrap.dedent(
     state, metrics = t.train_step(state, batch, jax.random.PRNGKey(1))
     loss = float(metrics["loss"])
 
-    print(json.dumps({{
+    print(json.dumps({
         "modules": modules,
         "loss": loss,
         "step": int(state.step),
-        "attempts": attempts,
-        "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
-    }}))
+        **blocked_imports.report(),
+    }))
     """
-).format(blocked=BLOCKED)
+)
 
 
 def test_engine_imports_and_trains_without_tensorflow_and_seqio() -> None:
