@@ -9,6 +9,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["distill", "distill.*", "tasks", "tasks.*"]),
     py_modules=["train_t5x"],
+    package_data={"distill.data": ["known_files.tsv"]},
     install_requires=[
         "jax>=0.10.2,<0.13",
         "flax>=0.12.8,<0.13",

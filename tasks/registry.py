@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import seqio
 
-from distill.data import answers, examples, sources, splits, word_problems
+from distill.data import answers, bbh_answers, examples, sources, splits, word_problems
 from distill.data.formats import BBH_FORMATS, MATH_FORMATS
 from distill.data.normalize import denormalize_text
 from tasks import vocabulary
@@ -117,9 +117,9 @@ def register() -> None:
             fn = _math_dataset_fn(dataset, fmt)
             _add_task(f"{dataset}_{fmt}", fn, task_splits, math_postprocess, answers.math_accuracy)
     for task in sources.BBH_TASKS:
-        postprocess = denormalized(answers.bbh_postprocessor(task))
+        postprocess = denormalized(bbh_answers.bbh_postprocessor(task))
         for fmt in BBH_FORMATS:
-            _add_task(f"bbh_{task}_{fmt}", _bbh_dataset_fn(task, fmt), ("test",), postprocess, answers.bbh_accuracy)
+            _add_task(f"bbh_{task}_{fmt}", _bbh_dataset_fn(task, fmt), ("test",), postprocess, bbh_answers.bbh_accuracy)
     for fmt in MATH_FORMATS:
         _add_mixture(f"math_ood_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.OOD_DATASETS])
         _add_mixture(f"math_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.MATH_DATASETS])

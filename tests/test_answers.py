@@ -1,4 +1,4 @@
-"""Answer extraction and metrics (distill/data/answers.py): table tests, real gold answers, majority vote.
+"""Answer extraction and metrics (distill/data/answers.py, bbh_answers.py): table tests, gold answers, voting.
 
 Reads $COT_DATA_DIR directly (no jax, no model, no seqio task registry), so it stays fast.
 """
@@ -15,18 +15,15 @@ import re
 
 import pytest
 
-from distill.data import answers
+from distill.data import answers, bbh_answers
 from distill.data.answers import (
-    BBH_ANSWER_TYPES,
-    bbh_accuracy,
-    bbh_postprocessor,
-    extract_bbh_answer,
     extract_math_answer,
     majority_vote,
     math_accuracy,
     math_answers_equal,
     math_postprocessor,
 )
+from distill.data.bbh_answers import BBH_ANSWER_TYPES, bbh_accuracy, bbh_postprocessor, extract_bbh_answer
 from tests.support.answer_cases import BBH_CASES, MATH_CASES
 
 DATA = os.environ["COT_DATA_DIR"]
@@ -405,9 +402,10 @@ def test_majority_vote_over_sampled_outputs():
     assert majority_vote([post(s) for s in bbh_samples]) == "Yes"  # 2-2 tie, "Yes" came first
 
 
-def test_module_has_no_heavy_imports():
-    """answers.py itself needs only the standard library (the test budget has no jax / model)."""
-    with open(answers.__file__) as f:
+@pytest.mark.parametrize("module", [answers, bbh_answers])
+def test_module_has_no_heavy_imports(module):
+    """The answer modules need only the standard library and each other (the test budget has no jax / model)."""
+    with open(module.__file__) as f:
         source = f.read()
-    imported = set(re.findall(r"^(?:from|import) (\w+)", source, re.MULTILINE))
-    assert imported <= {"__future__", "math", "re", "collections"}
+    imported = set(re.findall(r"^(?:from|import) ([\w.]+)", source, re.MULTILINE))
+    assert imported <= {"__future__", "math", "re", "collections", "collections.abc", "distill.data.answers"}

@@ -1,7 +1,7 @@
 """Where the project's data files live: `COT_DATA_DIR`, laid out like the shared data folder.
 
 Nothing is downloaded at run time; every file has a known public source (see README and the data
-directory's MANIFEST.md) and a sha256 (`distill/data/checksums.py`) checked on first use, so a missing or
+directory's MANIFEST.md) and a sha256 (`distill/data/known_files.tsv`) checked on first use, so a missing or
 altered file fails with its name and origin instead of silently changing results.
 
 The directory comes from the gin binding `data_dir.path` if given, else `$COT_DATA_DIR`. Asking

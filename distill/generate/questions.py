@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from distill.data import answers, examples, sources
+from distill.data import answers, bbh_answers, examples, sources
 from distill.data.data_dir import DataFormatError
 from distill.data.jsonio import field, read_jsonl
 
@@ -90,7 +90,7 @@ def _is_gold(question: Question, answer: str | None) -> bool:
 def grade(question: Question, completion: str) -> tuple[str | None, bool]:
     """(the answer read from `completion`, whether it equals the gold answer)."""
     if question.task is not None:
-        answer = answers.extract_bbh_answer(completion, question.task)
+        answer = bbh_answers.extract_bbh_answer(completion, question.task)
     else:
         answer = answers.math_postprocessor(completion) or None
     return answer, _is_gold(question, answer)
