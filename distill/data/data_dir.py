@@ -65,6 +65,15 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def status(relative: str, root: str | None = None) -> str:
+    """`present` (and verified), `missing` or `altered` (sha256 differs): one file of KNOWN_FILES under `root`."""
+    path = os.path.join(root or data_dir(), relative)
+    if not os.path.isfile(path):
+        return "missing"
+    stat = os.stat(path)
+    return "present" if _sha256(path, stat.st_size, stat.st_mtime_ns) == KNOWN_FILES[relative][0] else "altered"
+
+
 def data_file(relative: str) -> str:
     """Absolute path of a data file, verified against its known sha256 when it has one."""
     path = os.path.join(data_dir(), relative)

@@ -20,14 +20,14 @@ import jax
 import numpy as np
 
 from distill.engine import checkpoints, decoding, utils
-from distill.engine.models import EncoderDecoderModel
-from distill.engine.partitioning import PjitPartitioner
+from distill.engine.models import BaseModel
+from distill.engine.partitioning import BasePartitioner
 
 log = logging.getLogger(__name__)
 MODES = ("predict", "score")
 
 
-def abstract_params(model: EncoderDecoderModel, partitioner: PjitPartitioner) -> Any:
+def abstract_params(model: BaseModel, partitioner: BasePartitioner) -> Any:
     """Param shapes, dtypes and shardings, without allocating anything."""
     shapes = {"encoder_input_tokens": (1, 8), "decoder_input_tokens": (1, 8)}
     boxed = jax.eval_shape(lambda r: model.get_initial_variables(r, shapes), jax.random.PRNGKey(0))["params"]
@@ -38,7 +38,7 @@ def abstract_params(model: EncoderDecoderModel, partitioner: PjitPartitioner) ->
 
 
 def restore_params(
-    model: EncoderDecoderModel, partitioner: PjitPartitioner, cfg: utils.RestoreCheckpointConfig
+    model: BaseModel, partitioner: BasePartitioner, cfg: utils.RestoreCheckpointConfig
 ) -> tuple[Any, int]:
     path = cfg.path[0] if isinstance(cfg.path, (list, tuple)) else cfg.path
     if not path:
@@ -50,7 +50,7 @@ class BatchRunner:
     """Decodes or scores host batches, padded to one global batch size so each length compiles once."""
 
     def __init__(
-        self, model: EncoderDecoderModel, params: Any, partitioner: PjitPartitioner, batch_size: int, seed: int = 0
+        self, model: BaseModel, params: Any, partitioner: BasePartitioner, batch_size: int, seed: int = 0
     ) -> None:
         if batch_size % partitioner.data_size:
             raise ValueError(f"batch_size {batch_size} is not divisible by the data axis ({partitioner.data_size})")
@@ -164,10 +164,10 @@ def _completed_lines(path: str) -> int:
 
 def infer(
     *,
-    model: EncoderDecoderModel,
+    model: BaseModel,
     dataset_cfg: utils.DatasetConfig,
     restore_checkpoint_cfg: utils.RestoreCheckpointConfig,
-    partitioner: PjitPartitioner,
+    partitioner: BasePartitioner,
     output_dir: str,
     mode: str = "predict",
     checkpoint_period: int = 100,
@@ -209,7 +209,7 @@ def _infer_task(
     task: Any,
     cfg: utils.DatasetConfig,
     runner: BatchRunner,
-    model: EncoderDecoderModel,
+    model: BaseModel,
     mode: str,
     path: str,
     shard_id: int,
@@ -268,10 +268,10 @@ def _infer_task(
 
 def evaluate(
     *,
-    model: EncoderDecoderModel,
+    model: BaseModel,
     dataset_cfg: utils.DatasetConfig,
     restore_checkpoint_cfg: utils.RestoreCheckpointConfig,
-    partitioner: PjitPartitioner,
+    partitioner: BasePartitioner,
     output_dir: str,
     inference_evaluator_cls: Callable[..., Any],
     random_seed: int = 0,
@@ -285,9 +285,7 @@ def evaluate(
     return metrics
 
 
-def make_evaluator(
-    evaluator_cls: Callable[..., Any], model: EncoderDecoderModel, cfg: utils.DatasetConfig, log_dir: str
-) -> Any:
+def make_evaluator(evaluator_cls: Callable[..., Any], model: BaseModel, cfg: utils.DatasetConfig, log_dir: str) -> Any:
     os.makedirs(log_dir, exist_ok=True)
     return evaluator_cls(
         mixture_or_task_name=cfg.mixture_or_task_name,

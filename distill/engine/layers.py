@@ -215,7 +215,7 @@ class MultiHeadDotProductAttention(nn.Module):
         else:
             out = jax.nn.dot_product_attention(query, key, value, bias=bias, scale=1.0, implementation=self.impl)
         out = out.reshape((*out.shape[:-2], joined))
-        return dense(inputs_q.shape[-1], ("joined_kv", "embed"), "out", self.dtype)(out)
+        return dense(features=inputs_q.shape[-1], axes=("joined_kv", "embed"), name="out", dtype=self.dtype)(out)
 
     def _static_cache(self, project_kv: Callable[[], tuple[Array, Array]]) -> tuple[Array, Array]:
         if self.has_variable("cache", "cached_key"):
@@ -262,9 +262,9 @@ class MlpBlock(nn.Module):
         hidden = None
         for i, act in enumerate(self.activations):
             name = "wi" if len(self.activations) == 1 else f"wi_{i}"
-            h = dense(self.mlp_dim, ("embed", "mlp"), name, self.dtype)(x)
+            h = dense(features=self.mlp_dim, axes=("embed", "mlp"), name=name, dtype=self.dtype)(x)
             h = h if act == "linear" else getattr(nn, act)(h)
             hidden = h if hidden is None else hidden * h
         hidden = length_dropout(self.dropout_rate, self.deterministic)(hidden)
         hidden = constrain(hidden, ("batch", "length", "mlp"))
-        return dense(x.shape[-1], ("mlp", "embed"), "wo", self.dtype)(hidden)
+        return dense(features=x.shape[-1], axes=("mlp", "embed"), name="wo", dtype=self.dtype)(hidden)

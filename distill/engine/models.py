@@ -8,7 +8,7 @@ per-example log-likelihoods. The token loss itself is a pluggable `TargetLoss`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import flax.linen as nn
 import jax
@@ -23,6 +23,40 @@ Metrics = dict[str, Array]
 _FROM_BATCH = object()  # Sentinel: resolve the loss normalizer on the batch given.
 _COUNT_METRICS = ("accuracy_correct", "total_tokens", "examples")  # Summarized above, under other names.
 PACKING_KEYS = ("encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
+
+
+class BaseModel(Protocol):
+    """The gin `MODEL` plug point (T5X's `models.BaseModel`): what training, evaluation, inference and serving use.
+
+    `EncoderDecoderModel` is the implementation; a user's model bound as `MODEL` needs only this.
+    """
+
+    module: nn.Module
+    input_vocabulary: Any
+    output_vocabulary: Any
+    optimizer_def: Any
+    decode_params: decoding.DecodeParams
+
+    @property
+    def FEATURE_CONVERTER_CLS(self) -> Any: ...  # noqa: N802 - T5X's attribute name.
+
+    def layer_counts(self) -> dict[str, int]: ...
+
+    def get_initial_variables(
+        self, rng: Array, input_shapes: Mapping[str, tuple[int, ...]], input_types: Mapping[str, Any] | None = None
+    ) -> Any: ...
+
+    def loss_fn(self, params: Any, batch: Batch, dropout_rng: Array | None) -> tuple[Array, Metrics]: ...
+
+    def score_batch(self, params: Any, batch: Batch) -> Array: ...
+
+    def decode_batch(
+        self, params: Any, batch: Batch, rng: Array | None = None, decode_params: decoding.DecodeParams | None = None
+    ) -> decoding.Decodes: ...
+
+    def predict_batch(
+        self, params: Any, batch: Batch, rng: Array | None = None, decode_params: decoding.DecodeParams | None = None
+    ) -> Array: ...
 
 
 class EncoderDecoderModel:
@@ -79,9 +113,9 @@ class EncoderDecoderModel:
         tokens = lambda name, shape: jnp.ones(shape, input_types.get(name, jnp.int32))  # noqa: E731
         return self.module.init(
             {"params": rng, "dropout": rng},
-            tokens("encoder_input_tokens", encoder_shape),
-            tokens("decoder_input_tokens", decoder_shape),
-            tokens("decoder_target_tokens", decoder_shape),
+            encoder_input_tokens=tokens("encoder_input_tokens", encoder_shape),
+            decoder_input_tokens=tokens("decoder_input_tokens", decoder_shape),
+            decoder_target_tokens=tokens("decoder_target_tokens", decoder_shape),
             enable_dropout=False,
         )
 
@@ -89,9 +123,9 @@ class EncoderDecoderModel:
         rngs = {"dropout": dropout_rng} if dropout_rng is not None else None
         return self.module.apply(
             {"params": params},
-            batch["encoder_input_tokens"],
-            batch["decoder_input_tokens"],
-            batch["decoder_target_tokens"],
+            encoder_input_tokens=batch["encoder_input_tokens"],
+            decoder_input_tokens=batch["decoder_input_tokens"],
+            decoder_target_tokens=batch["decoder_target_tokens"],
             **{k: batch[k] for k in PACKING_KEYS if k in batch},
             enable_dropout=dropout_rng is not None,
             rngs=rngs,

@@ -84,25 +84,36 @@ class EncoderLayer(nn.Module):
     def __call__(self, x: Array, mask: Array, bias: Array) -> tuple[Array, None]:
         cfg, dtype = self.config, self.config.activation_dtype
         drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
-        h = L.RMSNorm(dtype, name="pre_attention_layer_norm")(x)
-        h = self._attention("attention")(h, h, mask, bias)
+        h = L.RMSNorm(dtype=dtype, name="pre_attention_layer_norm")(x)
+        h = self._attention("attention")(inputs_q=h, inputs_kv=h, mask=mask, bias=bias)
         x = x + drop(h)
-        h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(x)
-        h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
+        h = L.RMSNorm(dtype=dtype, name="pre_mlp_layer_norm")(x)
+        h = self._mlp()(h)
         x = constrain_embed(x + drop(h))
         return x, None
 
     def _attention(self, name: str) -> L.MultiHeadDotProductAttention:
         cfg = self.config
         return L.MultiHeadDotProductAttention(
-            cfg.num_heads,
-            cfg.head_dim,
-            cfg.activation_dtype,
-            cfg.dropout_rate,
-            cfg.float32_attention_logits,
-            self.deterministic,
-            cfg.attention_impl,
+            num_heads=cfg.num_heads,
+            head_dim=cfg.head_dim,
+            dtype=cfg.activation_dtype,
+            dropout_rate=cfg.dropout_rate,
+            float32_logits=cfg.float32_attention_logits,
+            deterministic=self.deterministic,
+            impl=cfg.attention_impl,
             name=name,
+        )
+
+    def _mlp(self) -> L.MlpBlock:
+        cfg = self.config
+        return L.MlpBlock(
+            mlp_dim=cfg.mlp_dim,
+            activations=cfg.mlp_activations,
+            dtype=cfg.activation_dtype,
+            dropout_rate=cfg.dropout_rate,
+            deterministic=self.deterministic,
+            name="mlp",
         )
 
 
@@ -125,14 +136,18 @@ class DecoderLayer(EncoderLayer):
         decoding = self.decode_length > 0
         self_cache = {"cache": "self", "cache_index": cache_index, "cache_length": self.decode_length}
         drop = L.length_dropout(cfg.dropout_rate, self.deterministic)
-        h = L.RMSNorm(dtype, name="pre_self_attention_layer_norm")(y)
-        h = self._attention("self_attention")(h, h, self_mask, self_bias, **(self_cache if decoding else {}))
+        h = L.RMSNorm(dtype=dtype, name="pre_self_attention_layer_norm")(y)
+        h = self._attention("self_attention")(
+            inputs_q=h, inputs_kv=h, mask=self_mask, bias=self_bias, **(self_cache if decoding else {})
+        )
         y = y + drop(h)
-        h = L.RMSNorm(dtype, name="pre_cross_attention_layer_norm")(y)
-        h = self._attention("encoder_decoder_attention")(h, encoded, cross_mask, cache="static" if decoding else None)
+        h = L.RMSNorm(dtype=dtype, name="pre_cross_attention_layer_norm")(y)
+        h = self._attention("encoder_decoder_attention")(
+            inputs_q=h, inputs_kv=encoded, mask=cross_mask, cache="static" if decoding else None
+        )
         y = y + drop(h)
-        h = L.RMSNorm(dtype, name="pre_mlp_layer_norm")(y)
-        h = L.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, dtype, cfg.dropout_rate, self.deterministic, name="mlp")(h)
+        h = L.RMSNorm(dtype=dtype, name="pre_mlp_layer_norm")(y)
+        h = self._mlp()(h)
         y = constrain_embed(y + drop(h))
         return y, None
 
@@ -187,12 +202,14 @@ class Encoder(nn.Module):
             mask = mask & L.segment_mask(segment_ids, segment_ids)
         length = tokens.shape[1]
         # float32 into the layers, which cast it: its gradient is summed across layers in float32.
-        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")(length, length, True)
+        relpos = L.RelativePositionBiases(num_heads=cfg.num_heads, name="relpos_bias")(
+            qlen=length, klen=length, bidirectional=True
+        )
 
         x = self.shared_embedding(tokens.astype(jnp.int32)).astype(dtype)
         x = constrain_embed(L.length_dropout(cfg.dropout_rate, deterministic)(x))
         x = layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, deterministic, 2)(x, mask, relpos)
-        x = L.RMSNorm(dtype, name="encoder_norm")(x)
+        x = L.RMSNorm(dtype=dtype, name="encoder_norm")(x)
         return nn.Dropout(cfg.dropout_rate, deterministic=deterministic)(x)
 
 
@@ -213,7 +230,7 @@ class Decoder(nn.Module):
         decode_length: int = 0,
     ) -> Array:
         cfg, dtype = self.config, self.config.activation_dtype
-        relpos = L.RelativePositionBiases(cfg.num_heads, name="relpos_bias")
+        relpos = L.RelativePositionBiases(num_heads=cfg.num_heads, name="relpos_bias")
         if decode_length:
             self_mask, self_bias, cross_mask, index = self._decoding_masks(relpos, encoder_tokens, decode_length)
         else:
@@ -227,12 +244,14 @@ class Decoder(nn.Module):
         y = layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, deterministic, 5, decode_length=decode_length)(
             y, encoded, self_mask, self_bias, cross_mask, index
         )
-        y = L.RMSNorm(dtype, name="decoder_norm")(y)
+        y = L.RMSNorm(dtype=dtype, name="decoder_norm")(y)
         y = L.length_dropout(cfg.dropout_rate, deterministic)(y)
         if cfg.logits_via_embedding:
             logits = self.shared_embedding.attend(y.astype(jnp.float32)) / jnp.sqrt(y.shape[-1])
         else:
-            logits = L.dense(cfg.vocab_size, ("embed", "vocab"), "logits_dense", jnp.float32)(y)
+            logits = L.dense(features=cfg.vocab_size, axes=("embed", "vocab"), name="logits_dense", dtype=jnp.float32)(
+                y
+            )
         return L.constrain(logits, ("batch", "length", "vocab"))
 
     def _training_masks(
@@ -252,7 +271,7 @@ class Decoder(nn.Module):
         if decoder_segment_ids is not None:
             self_mask = self_mask & L.segment_mask(decoder_segment_ids, decoder_segment_ids)
             cross_mask = cross_mask & L.segment_mask(decoder_segment_ids, encoder_segment_ids)
-        return self_mask, relpos(length, length, False), cross_mask
+        return self_mask, relpos(qlen=length, klen=length, bidirectional=False), cross_mask
 
     def _decoding_masks(
         self, relpos: nn.Module, encoder_tokens: Array, decode_length: int
@@ -267,7 +286,7 @@ class Decoder(nn.Module):
         if not initializing:
             position.value = index + 1
         written = (jnp.arange(decode_length) <= index)[None, None, None, :]
-        self_bias = relpos(1, decode_length, False, query_index=index)
+        self_bias = relpos(qlen=1, klen=decode_length, bidirectional=False, query_index=index)
         return written, self_bias, (encoder_tokens > 0)[:, None, None, :], index
 
 
@@ -285,13 +304,15 @@ class Transformer(nn.Module):
             param_dtype=jnp.float32,
             embedding_init=nn.with_logical_partitioning(L.embedding_init, ("vocab", "embed")),
         )
-        self.encoder = Encoder(cfg, self.token_embedder)
-        self.decoder = Decoder(cfg, self.token_embedder)
+        self.encoder = Encoder(config=cfg, shared_embedding=self.token_embedder)
+        self.decoder = Decoder(config=cfg, shared_embedding=self.token_embedder)
 
     def encode(
         self, encoder_input_tokens: Array, encoder_segment_ids: Array | None = None, enable_dropout: bool = True
     ) -> Array:
-        return self.encoder(encoder_input_tokens, encoder_segment_ids, not enable_dropout)
+        return self.encoder(
+            tokens=encoder_input_tokens, segment_ids=encoder_segment_ids, deterministic=not enable_dropout
+        )
 
     def decode(
         self,
@@ -311,14 +332,14 @@ class Transformer(nn.Module):
         call feeds one token per row and returns its next-token logits.
         """
         return self.decoder(
-            encoded,
-            encoder_input_tokens,
-            decoder_input_tokens,
-            decoder_target_tokens,
-            encoder_segment_ids,
-            decoder_segment_ids,
-            not enable_dropout,
-            decode_length,
+            encoded=encoded,
+            encoder_tokens=encoder_input_tokens,
+            decoder_input_tokens=decoder_input_tokens,
+            decoder_target_tokens=decoder_target_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            decoder_segment_ids=decoder_segment_ids,
+            deterministic=not enable_dropout,
+            decode_length=decode_length,
         )
 
     def __call__(
@@ -338,13 +359,17 @@ class Transformer(nn.Module):
         row indices, which is exact because cross-segment attention is masked.
         """
         del encoder_positions, decoder_positions
-        encoded = self.encode(encoder_input_tokens, encoder_segment_ids, enable_dropout)
+        encoded = self.encode(
+            encoder_input_tokens=encoder_input_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            enable_dropout=enable_dropout,
+        )
         return self.decode(
-            encoded,
-            encoder_input_tokens,
-            decoder_input_tokens,
-            decoder_target_tokens,
-            encoder_segment_ids,
-            decoder_segment_ids,
-            enable_dropout,
+            encoded=encoded,
+            encoder_input_tokens=encoder_input_tokens,
+            decoder_input_tokens=decoder_input_tokens,
+            decoder_target_tokens=decoder_target_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            decoder_segment_ids=decoder_segment_ids,
+            enable_dropout=enable_dropout,
         )

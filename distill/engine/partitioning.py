@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import flax.linen as nn
 import jax
@@ -44,6 +44,32 @@ def standard_logical_axis_rules(
         (name, None) for name in ("relpos_buckets", "abspos_buckets", "length", "layers", "stack", "mlp_activations")
     ]
     return list(additional_rules or []) + rules
+
+
+class BasePartitioner(Protocol):
+    """The gin `PARTITIONER` plug point (T5X's `partitioning.BasePartitioner`): logical axes to shardings.
+
+    `PjitPartitioner` is the implementation; the trainer, inference and the data layout use only this.
+    """
+
+    @property
+    def data_size(self) -> int: ...
+
+    def activation_context(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def sharding(self, logical_axes: PartitionSpec | Sequence[str | None] | None) -> NamedSharding: ...
+
+    def replicated(self) -> NamedSharding: ...
+
+    def param_shardings(self, boxed_params: Any) -> Any: ...
+
+    def opt_state_shardings(
+        self, tx: optax.GradientTransformation, abstract_params: Any, param_shardings: Any
+    ) -> Any: ...
+
+    def batch_sharding(self) -> NamedSharding: ...
+
+    def data_layout(self, batch_size: int) -> tuple[int, int]: ...
 
 
 class PjitPartitioner:

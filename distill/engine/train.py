@@ -24,8 +24,8 @@ from jax.experimental import multihost_utils
 
 from distill.contracts import durable
 from distill.engine import checkpoints, inference, utils
-from distill.engine.models import EncoderDecoderModel, summarize_metrics
-from distill.engine.partitioning import PjitPartitioner
+from distill.engine.models import BaseModel, summarize_metrics
+from distill.engine.partitioning import BasePartitioner
 from distill.engine.progress import ProgressLine, ScalarWriter
 from distill.engine.trainer import Trainer, TrainState
 
@@ -89,10 +89,10 @@ class _PreemptionFlag:
 
 def train(
     *,
-    model: EncoderDecoderModel,
+    model: BaseModel,
     train_dataset_cfg: utils.DatasetConfig,
     checkpoint_cfg: utils.CheckpointConfig,
-    partitioner: PjitPartitioner,
+    partitioner: BasePartitioner,
     trainer_cls: Callable[..., Trainer],
     model_dir: str,
     total_steps: int,
@@ -219,8 +219,8 @@ def _initial_state(
 
 
 def _inference_evaluator(
-    model: EncoderDecoderModel,
-    partitioner: PjitPartitioner,
+    model: BaseModel,
+    partitioner: BasePartitioner,
     evaluator_cls: Callable[..., Any] | None,
     cfg: utils.DatasetConfig | None,
     model_dir: str,
@@ -247,7 +247,7 @@ def _train_evaluator(
     trainer: Trainer,
     cfg: utils.DatasetConfig | None,
     eval_steps: int,
-    partitioner: PjitPartitioner,
+    partitioner: BasePartitioner,
     get_dataset_fn: Callable[..., Any],
     model_dir: str,
 ) -> Callable[[TrainState, int], None]:

@@ -9,7 +9,7 @@ the train state is donated. The loss normalizer is resolved once on the global b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -17,8 +17,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from distill.engine.models import EncoderDecoderModel
-from distill.engine.partitioning import PjitPartitioner
+from distill.engine.models import BaseModel
+from distill.engine.partitioning import BasePartitioner
+from distill.engine.utils import LearningRateSchedule
 
 Array = jax.Array
 
@@ -35,9 +36,9 @@ class Trainer:
 
     def __init__(
         self,
-        model: EncoderDecoderModel,
-        partitioner: PjitPartitioner,
-        learning_rate_fn: Callable[[Array], Array],
+        model: BaseModel,
+        partitioner: BasePartitioner,
+        learning_rate_fn: LearningRateSchedule,
         input_shapes: Mapping[str, tuple[int, ...]],
         num_microbatches: int | None = None,
     ) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -82,6 +82,12 @@ class CheckpointConfig:
     restore: RestoreCheckpointConfig | None = None
 
 
+class LearningRateSchedule(Protocol):
+    """The gin `learning_rate_fn` plug point of `trainer.Trainer`: the learning rate at a (global) step."""
+
+    def __call__(self, step: jax.Array) -> jax.Array: ...
+
+
 def create_learning_rate_scheduler(
     factors: str = "constant * linear_warmup * rsqrt_decay",
     base_learning_rate: float = 0.5,
@@ -91,7 +97,7 @@ def create_learning_rate_scheduler(
     steps_per_cycle: int = 100000,
     step_offset: int = 0,
     min_learning_rate: float = 1e-8,
-) -> Callable[[jax.Array], jax.Array]:
+) -> LearningRateSchedule:
     """T5X's factor-product schedule, evaluated at the train state's (global) step.
 
     Factors: constant, linear_warmup, rsqrt_decay, rsqrt_normalized_decay, decay_every,

@@ -1,0 +1,7 @@
+"""`python -m distill.data`."""
+
+import sys
+
+from distill.data.cli import main
+
+sys.exit(main())
