@@ -2,7 +2,7 @@
 
     python bench/mini_reproduction.py [--seeds 0,1,2] [--train-steps 200] [--json out/mini_repro.json]
 
-Arms (Fu et al. section 4 / paper-method.md 3.3), each trained from scratch on the synthetic
+Arms (Fu et al. section 4 / docs/method.md 3.3), each trained from scratch on the synthetic
 teacher's records of 2- and 3-step problems (`distill.quickstart` steps 1-2), then evaluated
 zero-shot on held-out validation problems of 2-5 steps (4 and 5: out of distribution):
 

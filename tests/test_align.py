@@ -2,7 +2,7 @@
 
 The teacher is GPT BPE (tiktoken p50k_base, Codex's encoding, or a Hugging Face tokenizer.json),
 the student T5's SentencePiece, both from the shared data directory. Expected rows are written out
-by hand from the rules in `distill/build/align/fast.py` and paper-method.md 3.2.
+by hand from the rules in `distill/build/align/fast.py` and docs/method.md 3.2.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def clean_gin():
 
 
 def paper_demo_cot(question: str, gold: str) -> str:
-    """Fu et al.'s CoT demonstration, verbatim from src/data_utils.py (paper-method.md section 2)."""
+    """Fu et al.'s CoT demonstration, verbatim from src/data_utils.py (docs/method.md section 2)."""
     return (
         "Q: "
         + question

@@ -1,6 +1,6 @@
 """One teacher record -> the distillation examples of each data format (`distill_examples.DistillExample`).
 
-Why its own module: this is where Fu et al.'s data recipe (paper-method.md sections 1.3 and 2)
+Why its own module: this is where Fu et al.'s data recipe (docs/method.md sections 1.3 and 2)
 meets the alignment, and `distill.build` only schedules it over files and cores. Per record:
 
 * dropped, with a reason, when the answer is wrong (unless incorrect samples are kept), when the

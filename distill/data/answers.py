@@ -1,7 +1,7 @@
 """Answer extraction and metrics for math word problems, the rules shared with BIG-Bench Hard, and majority vote.
 
 Model outputs are free text, so every number this project reports depends on how an answer is read
-out of that text. The rules here follow the original code (Fu et al. 2023, paper-method.md sections
+out of that text. The rules here follow the original code (Fu et al. 2023, docs/method.md sections
 1.3, 5.2 and 5.3) and fix its known weak spots (e.g. "1,000" read as 0, no fractions, substring
 matching that accepts "(A) or (B)").
 

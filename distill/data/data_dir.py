@@ -1,6 +1,6 @@
 """Where the project's data files live: `COT_DATA_DIR`, laid out like the shared data folder.
 
-Nothing is downloaded at run time; every file has a known public source (see README and the data
+Nothing is downloaded at run time; every file has a known public source (see docs/data-and-tasks.md and the data
 directory's MANIFEST.md) and a sha256 (`distill/data/known_files.tsv`) checked on first use, so a missing or
 altered file fails with its name and origin instead of silently changing results.
 
@@ -42,7 +42,7 @@ def data_dir(path: str | None = None) -> str:
     """The data directory: the gin binding if given, else $COT_DATA_DIR."""
     path = path or os.environ.get(ENV_VAR)
     if not path:
-        raise DataFileError(f"No data directory: set {ENV_VAR}=/path/to/data (see README, 'Data').")
+        raise DataFileError(f"No data directory: set {ENV_VAR}=/path/to/data (see docs/data-and-tasks.md).")
     return os.path.abspath(path)
 
 

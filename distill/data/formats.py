@@ -1,6 +1,6 @@
 """The prompt formats, as exact string templates (before `normalize_text`).
 
-Math: the four data formats of Fu et al. 2023 (paper-method.md section 2, from
+Math: the four data formats of Fu et al. 2023 (docs/method.md section 2, from
 `src/data_utils.py process_data_format` of FlanT5-CoT-Specialization):
 
 | format | encoder input | decoder target |
@@ -17,7 +17,7 @@ rationales with their `<<...>>` calculator notes removed. (Fu et al. write the C
 ends in the newline written here explicitly.) The paper's CoT targets are teacher outputs; here
 they are the gold rationale where a dataset has one, else the answer-only target.
 
-BBH (paper-method.md section 5.3, `test_bbh.py`): CoT input = the 3-shot CoT prompt + `"\\n\\nQ: "` +
+BBH (docs/method.md section 5.3, `test_bbh.py`): CoT input = the 3-shot CoT prompt + `"\\n\\nQ: "` +
 input + `"\\nA: Let's think step by step.\\n"`. Answer-only input = the task description and the same
 three exemplars as `"Q: " + q + "\\nA: the answer is " + a + "."`, then `"\\n\\nQ: "` + input +
 `"\\nA: the answer is "`, the same suffix as Fu et al. (whose `modify_prompt` turned only the first

@@ -3,7 +3,7 @@
     python -m distill.generate --base-url https://api.openai.com/v1 --model gpt-4o-mini --api chat \\
         --dataset gsm8k --split train --samples 40 --out teacher/gsm8k_train.jsonl
 
-Defaults follow Fu et al. (paper-method.md 1.2): the 8-shot complexity-based prompt, temperature
+Defaults follow Fu et al. (docs/method.md 1.2): the 8-shot complexity-based prompt, temperature
 0.5, 256 tokens, top-5 log-probs, 40 samples per question. The default stop sequences
 ("\\nQuestion:", "\\nQ:") end a completion where the paper's cut would anyway, so they save
 tokens without changing what a record keeps; `--stop ''` sends none, as the paper did.

@@ -1,6 +1,6 @@
 """The teacher's few-shot prompt (which file, its sha256, the query built from it) and the paper's cut.
 
-Fu et al. (paper-method.md 1.2-1.3) sample code-davinci-002 with the 8-shot complexity-based GSM8K
+Fu et al. (docs/method.md 1.2-1.3) sample code-davinci-002 with the 8-shot complexity-based GSM8K
 prompt (`lib_prompt/prompt_complex.txt`, here the named prompt `complex`) as
 `prompt + "\\nQuestion: " + question + "\\nLet's think step by step"`, without a stop sequence,
 and keep a completion up to its first line containing "answer is"; the model otherwise runs on

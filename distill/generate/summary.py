@@ -1,6 +1,6 @@
 """What a teacher file holds: accuracy per sample, per question and by majority vote, coverage, tokens, cost.
 
-The anchors are the paper's (paper-method.md 1.2): code-davinci-002 on GSM8K train was right in
+The anchors are the paper's (docs/method.md 1.2): code-davinci-002 on GSM8K train was right in
 63.8% of first samples, 83.8% by majority vote over ~40 samples, and 64.1% of all samples
 survived the answer filter. `coverage` is the share of questions with at least one correct
 sample: the questions that contribute distillation data at all.

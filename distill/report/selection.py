@@ -1,6 +1,6 @@
 """Which checkpoint to keep: task groups, their mean accuracy per step, and the selection rule.
 
-Fu et al. (paper-method.md sections 5.4 and 6.1) found that in-distribution (GSM8K) and
+Fu et al. (docs/method.md sections 5.4 and 6.1) found that in-distribution (GSM8K) and
 out-of-distribution accuracy peak at different steps, and select on OOD validation: a student
 that only keeps improving on GSM8K-style questions can be losing the general multi-step skill
 the specialization is for. So the documented choice is the step with the best mean OOD

@@ -1,4 +1,4 @@
-"""Fu et al.'s alignment (paper-method.md 3.2), the reference the fast method is checked against.
+"""Fu et al.'s alignment (docs/method.md 3.2), the reference the fast method is checked against.
 
 Teacher token strings g_1..g_n and the student pieces t_1..t_m of the normalized target are
 aligned by dynamic time warping with cost `editdistance(g.replace(' ', ''), t.replace('▁', ''))`:

@@ -8,7 +8,7 @@ cumulative piece lengths; anything else falls back to the proto's byte offsets.
 
 Teacher strings become student ids in two ways, both cached per string:
 
-* `fu_id`: Fu et al.'s rule (paper-method.md 3.2): `' '` -> `'▁'`, kept only if that string
+* `fu_id`: Fu et al.'s rule (docs/method.md 3.2): `' '` -> `'▁'`, kept only if that string
   is a piece of the vocabulary (control, unknown and byte pieces excluded);
 * `normalized_id`: the same after `normalize_text` (`×` -> `*`, accents folded, ...), with a
   leading `▁` when the token follows whitespace (or starts the text), the form extra

@@ -77,7 +77,7 @@ def alignments(parts: list[tuple[np.ndarray, list[Block]]], k: int) -> list[Alig
 
 
 def fu_block(teacher: TeacherSequence, positions: list[int], tokens: list[int], vocab: StudentVocab) -> Block:
-    """Fu et al.'s targets for student `positions` identical to teacher `tokens` (paper-method.md 3.2).
+    """Fu et al.'s targets for student `positions` identical to teacher `tokens` (docs/method.md 3.2).
 
     Per position the teacher token's candidates (the sampled token, then its top alternatives),
     each mapped by `fu_id` (kept if it is a student piece; `rows` de-duplicates keeping the
