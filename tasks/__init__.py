@@ -10,6 +10,7 @@ Nothing is read at import: data files are opened (and sha256-checked) only when 
 built, so `import tasks` works without a data directory.
 """
 
-from tasks import arithmetic, registry  # noqa: F401
+from tasks import arithmetic, lab, registry  # noqa: F401
 
 registry.register()
+lab.register()

@@ -41,16 +41,16 @@ PREPROCESSORS = (
 SYNTHETIC_DATASETS = tuple(f"synthetic_k{k}" for k in word_problems.STEP_COUNTS)
 
 
-def _tf_dataset(rows: tuple[dict[str, str], ...]):
+def tf_dataset(rows: tuple[dict[str, str], ...]):
     import tensorflow as tf
 
     return tf.data.Dataset.from_tensor_slices({key: [row[key] for row in rows] for key in examples.FIELDS})
 
 
-def _math_dataset_fn(dataset: str, fmt: str) -> Callable:
+def math_dataset_fn(dataset: str, fmt: str) -> Callable:
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None):
         del shuffle_files, seed  # seqio shuffles examples after preprocessing
-        return _tf_dataset(examples.math_examples(dataset, split, fmt))
+        return tf_dataset(examples.math_examples(dataset, split, fmt))
 
     return dataset_fn
 
@@ -60,7 +60,7 @@ def _bbh_dataset_fn(task: str, fmt: str) -> Callable:
         del shuffle_files, seed
         if split != "test":
             raise ValueError(f"BBH tasks have only a 'test' split, not {split!r}")
-        return _tf_dataset(examples.bbh_examples(task, fmt))
+        return tf_dataset(examples.bbh_examples(task, fmt))
 
     return dataset_fn
 
@@ -75,7 +75,7 @@ def denormalized(postprocess_fn: Callable[..., str]) -> Callable[..., str]:
     return postprocess
 
 
-def _add_task(name: str, dataset_fn: Callable, task_splits: tuple[str, ...], postprocess_fn, metric_fn) -> None:
+def add_task(name: str, dataset_fn: Callable, task_splits: tuple[str, ...], postprocess_fn, metric_fn) -> None:
     if name in seqio.TaskRegistry.names():
         return  # re-import (e.g. importlib.reload) keeps the first registration
     seqio.TaskRegistry.add(
@@ -89,7 +89,7 @@ def _add_task(name: str, dataset_fn: Callable, task_splits: tuple[str, ...], pos
     )
 
 
-def _add_mixture(name: str, task_names: list[str]) -> None:
+def add_mixture(name: str, task_names: list[str]) -> None:
     if name not in seqio.MixtureRegistry.names():
         seqio.MixtureRegistry.add(name, task_names, default_rate=1.0)
 
@@ -114,16 +114,16 @@ def register() -> None:
     for dataset in (*sources.MATH_DATASETS, *SYNTHETIC_DATASETS):
         task_splits = splits.GSM8K_SPLITS if dataset == "gsm8k" or dataset in SYNTHETIC_DATASETS else splits.OOD_SPLITS
         for fmt in MATH_FORMATS:
-            fn = _math_dataset_fn(dataset, fmt)
-            _add_task(f"{dataset}_{fmt}", fn, task_splits, math_postprocess, answers.math_accuracy)
+            fn = math_dataset_fn(dataset, fmt)
+            add_task(f"{dataset}_{fmt}", fn, task_splits, math_postprocess, answers.math_accuracy)
     for task in sources.BBH_TASKS:
         postprocess = denormalized(bbh_answers.bbh_postprocessor(task))
         for fmt in BBH_FORMATS:
-            _add_task(f"bbh_{task}_{fmt}", _bbh_dataset_fn(task, fmt), ("test",), postprocess, bbh_answers.bbh_accuracy)
+            add_task(f"bbh_{task}_{fmt}", _bbh_dataset_fn(task, fmt), ("test",), postprocess, bbh_answers.bbh_accuracy)
     for fmt in MATH_FORMATS:
-        _add_mixture(f"math_ood_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.OOD_DATASETS])
-        _add_mixture(f"math_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.MATH_DATASETS])
-        _add_mixture(f"synthetic_{fmt}", [f"{dataset}_{fmt}" for dataset in SYNTHETIC_DATASETS])
-    _add_mixture("synthetic_cot", [f"{d}_{fmt}" for d in SYNTHETIC_DATASETS for fmt in ("zs_cot", "ic_cot")])
+        add_mixture(f"math_ood_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.OOD_DATASETS])
+        add_mixture(f"math_{fmt}", [f"{dataset}_{fmt}" for dataset in sources.MATH_DATASETS])
+        add_mixture(f"synthetic_{fmt}", [f"{dataset}_{fmt}" for dataset in SYNTHETIC_DATASETS])
+    add_mixture("synthetic_cot", [f"{d}_{fmt}" for d in SYNTHETIC_DATASETS for fmt in ("zs_cot", "ic_cot")])
     for fmt in BBH_FORMATS:
-        _add_mixture(f"bbh_{fmt}", [f"bbh_{task}_{fmt}" for task in sources.BBH_TASKS])
+        add_mixture(f"bbh_{fmt}", [f"bbh_{task}_{fmt}" for task in sources.BBH_TASKS])

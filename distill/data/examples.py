@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from distill.data import data_dir, demos, formats, sources, splits, word_problems
+from distill.data import data_dir, demos, formats, lab_problems, sources, splits, word_problems
 from distill.data.demos import DemoSettings
 from distill.data.formats import Demo
 from distill.data.loaders import BBHExample, BBHPrompt, MathProblem
@@ -55,16 +55,19 @@ def synthetic_steps(dataset: str) -> int | None:
 
 
 def problems(dataset: str, split: str) -> tuple[MathProblem, ...]:
-    """The problems of a math dataset split (the real datasets or `synthetic_k{k}`)."""
+    """The problems of a math dataset split (the real datasets, `synthetic_k{k}` or the lab's `lab_*`)."""
     steps = synthetic_steps(dataset)
     if steps is not None:
         return word_problems.problems(steps, split)
+    if dataset in lab_problems.FORMS:
+        return lab_problems.problems(dataset, split)
     return splits.split_problems(dataset, split)
 
 
 def demo_pool(dataset: str) -> tuple[MathProblem, ...]:
-    """Where ic_* demonstrations come from: GSM8K train (synthetic problems: their own train split)."""
-    return problems(dataset if synthetic_steps(dataset) is not None else "gsm8k", "train")
+    """Where ic_* demonstrations come from: GSM8K train (generated problems: their own train split)."""
+    generated = synthetic_steps(dataset) is not None or dataset in lab_problems.FORMS
+    return problems(dataset if generated else "gsm8k", "train")
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,0 +1,50 @@
+"""The specialization lab's SeqIO tasks (registered on `import tasks`; nothing is read, all is generated).
+
+* `lab_{symbols,words,large}_{fmt}`: the lab's +/- chains (`distill.data.lab_problems`) in the four
+  math formats, with the math postprocessor and accuracy; `lab_symbols` is in distribution, the
+  other two are the out-of-distribution forms. Vocabulary: `vocabulary_kind()` as every math task
+  (the lab's students are byte-level: `vocabulary_kind.kind = 'byte'`).
+* `lab_general_{task}_{zs,ic}`: the general suite (`distill.data.general_suite`), exact match.
+
+Mixtures: `lab_general` (every general task and format: stage 0's training data and the general
+metric), `lab_math_cot` (ID and OOD, zero-shot and in-context CoT: the lab's evaluation),
+`lab_symbols_cot` (the teacher's training data: gold chains of the in-distribution form).
+"""
+
+from __future__ import annotations
+
+from distill.data import answers, general_suite, lab_problems
+from tasks import registry
+
+LAB_DATASETS = tuple(lab_problems.FORMS)
+LAB_SPLITS = tuple(lab_problems.SPLIT_SIZES)
+COT_FORMATS = ("zs_cot", "ic_cot")
+
+
+def _general_dataset_fn(task: str, fmt: str):
+    def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None):
+        del shuffle_files, seed
+        return registry.tf_dataset(general_suite.examples(task, fmt, split))
+
+    return dataset_fn
+
+
+def general_task_names() -> list[str]:
+    return [f"lab_general_{task}_{fmt}" for task, fmt in general_suite.task_formats()]
+
+
+def register() -> None:
+    """Registers the lab's tasks and mixtures (idempotent)."""
+    math_postprocess = registry.denormalized(answers.math_postprocessor)
+    for dataset in LAB_DATASETS:
+        for fmt in registry.MATH_FORMATS:
+            fn = registry.math_dataset_fn(dataset, fmt)
+            registry.add_task(f"{dataset}_{fmt}", fn, LAB_SPLITS, math_postprocess, answers.math_accuracy)
+    for task, fmt in general_suite.task_formats():
+        fn = _general_dataset_fn(task, fmt)
+        registry.add_task(
+            f"lab_general_{task}_{fmt}", fn, tuple(general_suite.SPLIT_SIZES), None, general_suite.exact_match
+        )
+    registry.add_mixture("lab_general", general_task_names())
+    registry.add_mixture("lab_math_cot", [f"{d}_{fmt}" for d in LAB_DATASETS for fmt in COT_FORMATS])
+    registry.add_mixture("lab_symbols_cot", [f"lab_symbols_{fmt}" for fmt in COT_FORMATS])

@@ -1,0 +1,97 @@
+"""The lab's generated data: +/- chains in ID and OOD forms, the general suite, and their SeqIO tasks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from distill.data import answers, general_suite, lab_problems
+
+STEP = re.compile(r"^(\d+) ([+-]) (\d+) = (\d+)\.$")
+
+
+@pytest.mark.parametrize("dataset", sorted(lab_problems.FORMS))
+def test_chains_are_correct_disjoint_and_deterministic(dataset: str) -> None:
+    splits = {s: lab_problems.problems(dataset, s) for s in lab_problems.SPLIT_SIZES}
+    assert {s: len(p) for s, p in splits.items()} == lab_problems.SPLIT_SIZES
+    questions = [p.question for ps in splits.values() for p in ps]
+    assert len(set(questions)) == len(questions)  # no question in two splits
+    lab_problems._all_splits.cache_clear()
+    assert lab_problems.problems(dataset, "test") == splits["test"]  # the same lists every run
+    form = lab_problems.FORMS[dataset]
+    for problem in splits["train"][:500]:
+        lines = problem.rationale.split("\n")
+        assert len(lines) in (2, 3)
+        value = None
+        for line in lines:
+            a, op, b, c = STEP.match(line).groups()
+            assert value is None or int(a) == value
+            assert int(c) == (int(a) + int(b) if op == "+" else int(a) - int(b)) >= 0
+            assert form.operand[0] <= int(b) <= form.operand[1]
+            value = int(c)
+        assert problem.answer == str(value)
+        assert answers.extract_math_answer(f"{problem.rationale}\nThe answer is {problem.answer}") == value
+
+
+def test_ood_forms_differ_from_the_trained_form_in_surface_not_skill() -> None:
+    symbols, words, large = (lab_problems.problems(d, "test") for d in ("lab_symbols", "lab_words", "lab_large"))
+    assert all(p.question.endswith(" = ?") and "Start" not in p.question for p in symbols)
+    assert all(p.question.startswith("Start with ") and "=" not in p.question for p in words)
+    assert all(int(p.question.split()[0]) >= 50 for p in large)
+    assert max(int(p.question.split()[0]) for p in symbols) < 50
+
+
+@pytest.mark.parametrize(("task", "fmt"), general_suite.task_formats())
+def test_general_targets_follow_from_the_inputs(task: str, fmt: str) -> None:
+    for example in general_suite.examples(task, fmt, "test")[:100]:
+        *demos, query = example["inputs"].split("\n")
+        assert query.endswith(" =>") and (len(demos) == general_suite.DEMOS) == (fmt == "ic")
+        head, _, body = query[: -len(" =>")].partition(": ")
+        items = body.split()
+        if head.startswith("Count the "):
+            assert example["targets"] == str(items.count(head[len("Count the ") :]))
+        elif head == "Map":  # every query letter is shown mapped in a demonstration, consistently
+            shown = {}
+            for demo in demos:
+                source, target = demo[len("Map: ") :].split(" => ")
+                shown.update(zip(source.split(), target.split(), strict=True))
+            assert example["targets"] == " ".join(shown[c] for c in items)
+        else:
+            assert example["targets"] == _expected(head, items)
+
+
+def _expected(head: str, items: list[str]) -> str:
+    if head == "Copy":
+        return " ".join(items)
+    if head == "Reverse":
+        return " ".join(reversed(items))
+    if head == "Sort":
+        return " ".join(sorted(items))
+    if head == "Max":
+        return str(max(map(int, items)))
+    assert head == "Add", head
+    return str(int(items[0]) + int(items[2]))
+
+
+def test_exact_match_metric() -> None:
+    assert general_suite.exact_match(["a b", "3"], ["a b ", "4"]) == {"accuracy": 50.0}
+
+
+def test_lab_tasks_are_registered_and_tokenize_in_bytes() -> None:
+    import seqio
+
+    import tasks  # noqa: F401 - registers
+    from tasks import lab, vocabulary
+
+    assert set(lab.general_task_names()) == {t.name for t in seqio.get_mixture_or_task("lab_general").tasks}
+    names = {t.name for t in seqio.get_mixture_or_task("lab_math_cot").tasks}
+    assert names == {f"{d}_{f}" for d in lab_problems.FORMS for f in ("zs_cot", "ic_cot")}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(vocabulary.ENV_VAR, "byte")
+        task = seqio.get_mixture_or_task("lab_words_zs_cot")
+        example = next(iter(task.get_dataset({"inputs": 128, "targets": 96}, split="validation", shuffle=False)))
+        first = lab_problems.problems("lab_words", "validation")[0]
+        target = bytes(int(i) - 3 for i in example["targets"].numpy()[:-1]).decode()
+        assert target.endswith(f"The answer is {first.answer}")
+        assert example["targets_pretokenized"].numpy().decode() == target
