@@ -41,7 +41,12 @@ _OWNED: set[str] = set()  # Task and mixture names registered here (safe to repl
 
 
 def _vocabulary(records_dir: str, manifest: Mapping) -> seqio.Vocabulary:
-    """The manifest's student SentencePiece model (a relative path is relative to the records dir) + T5's sentinels."""
+    """The manifest's student vocabulary: bytes, or a SentencePiece model (path relative to the records dir).
+
+    A SentencePiece student gets T5's 100 sentinels, as T5X's vocabularies have them.
+    """
+    if manifest["vocabulary"] == distill_examples.BYTE_VOCABULARY:
+        return seqio.ByteVocabulary()
     path = os.path.join(records_dir, manifest["vocabulary"])
     if not os.path.isfile(path):
         raise FileNotFoundError(

@@ -13,7 +13,7 @@ import sentencepiece
 
 from distill.build import cli as build
 from distill.contracts import distill_examples, teacher_records
-from distill.data import sources, splits
+from distill.data import lab_problems, sources, splits
 from distill.generate import stand_in
 from tests.support import REPO_ROOT
 
@@ -173,3 +173,28 @@ def test_a_finished_output_directory_is_not_overwritten(built, teacher_file, cap
         build.main(["--teacher", teacher_file[0], "--out", built])
     assert exit_info.value.code == 2
     assert "already holds a finished build" in capsys.readouterr().err
+
+
+def test_byte_student_build(tmp_path) -> None:
+    """`--vocab byte`: targets are the CoT text's UTF-8 bytes (+3), and single-character teacher tokens carry mass."""
+    problems = lab_problems.problems("lab_symbols", "train")[:12]
+    rows = list(stand_in.records(problems, P50K, k=K, samples=1, distributions="plausible"))
+    teacher = str(tmp_path / "teacher.jsonl")
+    teacher_records.append(teacher, rows)
+    out = str(tmp_path / "records")
+    build.main(["--teacher", teacher, "--out", out, "--vocab", "byte", "--top-k", str(K), "--workers", "1"])
+    manifest = distill_examples.read_manifest(out)
+    assert manifest["vocabulary"] == distill_examples.BYTE_VOCABULARY
+    examples = read_examples(out, "zs_cot")
+    assert len(examples) == len(problems)
+    transferred = 0
+    for example in examples:
+        target_bytes = example["targets_pretokenized"].encode("utf-8")
+        np.testing.assert_array_equal(example["targets"], np.frombuffer(target_bytes, np.uint8) + 3)
+        ids = example["teacher_topk_ids"].reshape(len(target_bytes), K)
+        logprobs = example["teacher_topk_logprobs"].reshape(len(target_bytes), K)
+        with_mass = np.isfinite(logprobs[:, 0])
+        transferred += int(with_mass.sum())
+        # Where mass transfers, the written byte leads (plausible distributions put it first).
+        np.testing.assert_array_equal(ids[with_mass, 0], example["targets"][with_mass])
+    assert transferred > 0

@@ -30,7 +30,7 @@ from typing import Any
 from tqdm import tqdm
 
 from distill.build import shards
-from distill.build.align import METHODS, StudentVocab
+from distill.build.align import METHODS, student_vocab
 from distill.build.align.teacher_tokens import SOURCES
 from distill.build.examples import DROP_REASONS, Outcome, Recipe, RecordConverter
 from distill.contracts import distill_examples, teacher_records
@@ -51,7 +51,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m distill.build", description=__doc__.split("\n")[0])
     parser.add_argument("--teacher", nargs="+", required=True, metavar="FILE", help="teacher record JSONL files")
     parser.add_argument("--out", required=True, help="output directory (must not hold a finished build)")
-    parser.add_argument("--vocab", help="student SentencePiece model (default: the data directory's T5 spiece.model)")
+    parser.add_argument(
+        "--vocab", help="student SentencePiece model, or `byte` for a byte-level student (default: T5's spiece.model)"
+    )
     parser.add_argument("--formats", default=",".join(formats.MATH_FORMATS), help="comma-separated data formats")
     parser.add_argument("--top-k", type=int, default=5, help="teacher alternatives kept per student position")
     parser.add_argument("--method", choices=sorted(METHODS), default="fast", help="alignment method")
@@ -76,8 +78,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--teacher: {path}: no such file")
     if not data_dir.is_configured():
         parser.error(f"no data directory: set {data_dir.ENV_VAR} (GSM8K's validation questions and demonstrations)")
-    args.vocab = os.path.abspath(args.vocab or vocabulary.default_t5_model()[0])
-    if not os.path.isfile(args.vocab):
+    if args.vocab != distill_examples.BYTE_VOCABULARY:
+        args.vocab = os.path.abspath(args.vocab or vocabulary.default_t5_model()[0])
+    if args.vocab != distill_examples.BYTE_VOCABULARY and not os.path.isfile(args.vocab):
         parser.error(f"--vocab: {args.vocab}: no such file")
     if os.path.exists(os.path.join(args.out, distill_examples.MANIFEST)):
         parser.error(
@@ -103,7 +106,7 @@ def converter_for(recipe: Recipe, vocab_file: str) -> RecordConverter:
     needs_pool = any(formats.is_in_context(f) for f in recipe.formats) and not recipe.demo_settings.prompt_file
     return RecordConverter(
         recipe,
-        StudentVocab(vocab_file),
+        student_vocab(vocab_file),
         splits.gsm8k_validation_ids(),
         splits.gsm8k_validation_questions(),
         examples.demo_pool if needs_pool else None,

@@ -36,6 +36,7 @@ from distill.contracts import durable
 SCHEMA = "cot-specialize/distill-records/1"
 MANIFEST = "manifest.json"
 NO_MASS = float("-inf")
+BYTE_VOCABULARY = "byte"  # the manifest's `vocabulary` for a byte-level student (else a SentencePiece file)
 # Teacher features: per example on disk, and as the packed batch keys the loss reads ([batch, length, K]).
 TEACHER_IDS = "teacher_topk_ids"
 TEACHER_LOGPROBS = "teacher_topk_logprobs"

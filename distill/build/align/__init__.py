@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from distill.build.align import dtw, fast
-from distill.build.align.student import StudentVocab
+from distill.build.align.student import ByteStudentVocab, StudentVocab, student_vocab
 from distill.build.align.teacher_tokens import TeacherSequence
 from distill.build.align.transfer import Alignment, alignments
 
@@ -35,4 +35,13 @@ def align(teacher: TeacherSequence, target_text: str, vocab: StudentVocab, k: in
     return align_many([(teacher, target_text)], vocab, k, method)[0]
 
 
-__all__ = ["METHODS", "Alignment", "StudentVocab", "TeacherSequence", "align", "align_many"]
+__all__ = [
+    "METHODS",
+    "Alignment",
+    "ByteStudentVocab",
+    "StudentVocab",
+    "TeacherSequence",
+    "align",
+    "align_many",
+    "student_vocab",
+]

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import sentencepiece
 
+from distill.contracts.distill_examples import BYTE_VOCABULARY
 from distill.data.normalize import normalize_text
 
 SPACE = "\u2581"
@@ -129,3 +130,56 @@ class StudentVocab:
             return -1
         prefix = SPACE if after_space or text[0].isspace() else ""
         return self.piece_id(prefix + core.replace(" ", SPACE))
+
+
+class ByteStudentVocab:
+    """A byte-level student (seqio's `ByteVocabulary`, as ByT5) read for alignment: one id per UTF-8 byte.
+
+    Ids are the byte plus 3 (pad, EOS and unk come first). Every byte of a character spans that
+    character. A teacher token becomes a student id only when it is one byte (Fu et al.'s rule: the
+    string must be a student piece), so distributions transfer at single-character teacher
+    tokens (digits, operators, punctuation), and everywhere else the target is the byte's NLL.
+    """
+
+    OFFSET = 3
+    model_file = BYTE_VOCABULARY
+
+    def __init__(self) -> None:
+        names = ["<pad>", "</s>", "<unk>"]
+        self.pieces = names + [SPACE if b == 32 else chr(b) if b < 128 else f"<0x{b:02X}>" for b in range(256)]
+
+    def piece_id(self, piece: str) -> int:
+        data = piece.replace(SPACE, " ").encode("utf-8")
+        return data[0] + self.OFFSET if len(data) == 1 else -1
+
+    def encode(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, starts, ends): the UTF-8 bytes of `text` and, per byte, its character's span."""
+        data = text.encode("utf-8")
+        ids = np.frombuffer(data, np.uint8).astype(np.int64) + self.OFFSET
+        widths = [len(char.encode("utf-8")) for char in text]
+        starts = np.repeat(np.arange(len(text), dtype=np.int64), widths)
+        return ids, starts, starts + 1
+
+    def fu_id(self, token: bytes) -> int:
+        return token[0] + self.OFFSET if len(token) == 1 else -1
+
+    def fu_ids(self, tokens: Sequence[bytes]) -> list[int]:
+        return [self.fu_id(token) for token in tokens]
+
+    def normalized_id(self, token: bytes, after_space: bool) -> int:
+        """The byte a teacher token becomes after normalization, or -1 if it is not one byte.
+
+        Spaces are bytes of their own here, so a leading space (or `after_space`) does not matter.
+        """
+        del after_space
+        try:
+            core = normalize_text(token.decode("utf-8"))
+        except UnicodeDecodeError:
+            return -1
+        data = core.encode("utf-8")
+        return data[0] + self.OFFSET if len(data) == 1 else -1
+
+
+def student_vocab(vocab: str) -> StudentVocab | ByteStudentVocab:
+    """The student side of alignment for `--vocab`: `byte`, or a SentencePiece model file."""
+    return ByteStudentVocab() if vocab == BYTE_VOCABULARY else StudentVocab(vocab)
