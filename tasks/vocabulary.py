@@ -13,7 +13,8 @@ Why each piece:
   `__eq__` priority, so `model_vocabulary == task_vocabulary` uses this rule too, with the
   plain `seqio.SentencePieceVocabulary` of `gin/models/t5_1_1/base.gin`.
 * It keeps one TF tokenizer for all datasets (see `tf_tokenizer`).
-* The choice between T5 and bytes is `vocabulary_kind()`: the gin binding
+* The choice between T5, bytes and a SentencePiece model of one's own (`sentencepiece:PATH`, e.g.
+  the lab teacher's) is `vocabulary_kind()`: the gin binding
   `vocabulary_kind.kind`, else `$COT_VOCABULARY`, else `"t5"`. Tasks read it through
   `VocabularyTask.output_features` each time they are used, so a gin binding parsed after
   `import tasks` (gin files import `tasks` first) still takes effect. `"byte"` gives
@@ -36,6 +37,7 @@ from distill.data import data_dir
 
 ENV_VAR = "COT_VOCABULARY"
 KINDS = ("t5", "byte")
+SENTENCEPIECE_PREFIX = "sentencepiece:"  # or "sentencepiece:/path/to/model": a SentencePiece model of one's own
 T5_EXTRA_IDS = 100
 T5X_DEFAULT_MODEL = "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model"  # sentinels built in
 DATA_DIR_MODEL = "tokenizers/t5/spiece.model"
@@ -147,10 +149,13 @@ class T5Vocabulary(seqio.SentencePieceVocabulary):
 
 @gin.configurable
 def vocabulary_kind(kind: str | None = None) -> str:
-    """ "t5" or "byte": the gin binding, else $COT_VOCABULARY, else "t5"."""
+    """ "t5", "byte" or "sentencepiece:PATH": the gin binding, else $COT_VOCABULARY, else "t5"."""
     kind = kind or os.environ.get(ENV_VAR) or "t5"
-    if kind not in KINDS:
-        raise ValueError(f"Unknown vocabulary kind {kind!r} (from gin or ${ENV_VAR}); expected one of {KINDS}")
+    if kind not in KINDS and not (kind.startswith(SENTENCEPIECE_PREFIX) and len(kind) > len(SENTENCEPIECE_PREFIX)):
+        raise ValueError(
+            f"Unknown vocabulary kind {kind!r} (from gin or ${ENV_VAR}); "
+            f"expected one of {KINDS} or {SENTENCEPIECE_PREFIX}/path/to/model"
+        )
     return kind
 
 
@@ -158,14 +163,26 @@ T5_VOCABULARY = T5Vocabulary()
 BYTE_VOCABULARY = seqio.ByteVocabulary()
 
 
+@functools.cache
+def _vocabulary(kind: str) -> seqio.Vocabulary:
+    if kind == "t5":
+        return T5_VOCABULARY
+    if kind == "byte":
+        return BYTE_VOCABULARY
+    path = kind[len(SENTENCEPIECE_PREFIX) :]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"vocabulary_kind {kind!r}: no SentencePiece model at {path}")
+    return seqio.SentencePieceVocabulary(path)
+
+
 def task_vocabulary() -> seqio.Vocabulary:
     """The vocabulary tasks tokenize with now."""
-    return T5_VOCABULARY if vocabulary_kind() == "t5" else BYTE_VOCABULARY
+    return _vocabulary(vocabulary_kind())
 
 
 @functools.cache
 def _features(kind: str) -> Mapping[str, seqio.Feature]:
-    vocab = T5_VOCABULARY if kind == "t5" else BYTE_VOCABULARY
+    vocab = _vocabulary(kind)
     return OrderedDict(
         (name, seqio.Feature(vocabulary=vocab, add_eos=True, required=True)) for name in ("inputs", "targets")
     )

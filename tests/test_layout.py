@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: `python tests/test_layout.py -
 from tests.support import REPO_ROOT
 
 MAX_LINES = 450
-COMMANDS = ("build", "convert", "data", "generate", "quickstart", "report", "serve")
+COMMANDS = ("build", "convert", "data", "generate", "lab", "quickstart", "report", "serve")
 LEAVES = ("contracts", "data")  # every command may import these
 HEAVY = ("seqio", "tensorflow", "tensorflow_datasets", "tasks")
 # (importer, imported) package edges beyond the leaves, each for a reason.
@@ -36,6 +36,7 @@ ALLOWED = {
     ("quickstart", "build"): "the teacher tokenizer loader",
     ("quickstart", "generate"): "the stand-in teacher writes its records",
     ("quickstart", "report"): "the quickstart prints the report",
+    ("lab", "report"): "the lab reads evaluation metrics with the report's readers",
 }
 
 

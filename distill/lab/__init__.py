@@ -1,0 +1,1 @@
+"""`python -m distill.lab`: the specialization lab (a general student, a real teacher, the paper's arms)."""

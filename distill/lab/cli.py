@@ -1,0 +1,138 @@
+"""`python -m distill.lab`: the specialization lab, every stage through the project's own commands.
+
+    python -m distill.lab --out out/lab                 # the full lab (stage 0, teacher, all arms, 3 seeds)
+    python -m distill.lab --out /tmp/lab --smoke        # every stage wired, a few steps each (CI)
+
+1. vocab:    the teacher's SentencePiece model, trained on the lab corpus (`distill.lab.vocab`);
+2. stage 0:  a byte-level student learns the general suite (`lab_general`): the FlanT5 analog;
+3. teacher:  a model with the lab vocabulary learns gold chains of the in-distribution form;
+4. records:  `distill.serve` serves the teacher, `distill.generate` samples it over HTTP with top-k
+             log-probs, `distill.build --vocab byte` filters by answer and aligns to bytes;
+5. arms:     stage 1 from stage 0 (`distill.lab.arms`), seeds 0..n-1, evaluated every N steps;
+             `baseline` is stage 0 evaluated as it is;
+6. results:  lab.json and lab.md (`distill.lab.results`).
+
+Each stage prints the command it runs and logs to `--out/logs`; a stage whose output exists is
+reused, so a stopped lab resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+
+from distill.lab import arms, results, runs, teacher_data, vocab
+from distill.lab.runs import STUDENT, Run, quoted
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    stage0_steps: int
+    teacher_steps: int
+    questions: int
+    samples: int
+    arm_steps: int
+    eval_period: int
+    eval_examples: int
+
+
+FULL = Scale(
+    stage0_steps=3000, teacher_steps=3000, questions=1500, samples=4, arm_steps=600, eval_period=100, eval_examples=50
+)
+SMOKE = Scale(stage0_steps=4, teacher_steps=4, questions=8, samples=2, arm_steps=4, eval_period=2, eval_examples=4)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m distill.lab", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="the lab directory (resumable)")
+    parser.add_argument("--smoke", action="store_true", help="a few steps per stage: wiring only")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm")
+    parser.add_argument("--arms", default=",".join(a.name for a in arms.ARMS), help="comma-separated arms")
+    parser.add_argument("--stage0", help="a stage-0 checkpoint to use instead of training one")
+    parser.add_argument("--teacher", help="a teacher checkpoint to use instead of training one (with --vocab-file)")
+    parser.add_argument("--vocab-file", help="the teacher's SentencePiece model (default: trained into --out)")
+    args = parser.parse_args(argv)
+    known = {a.name for a in arms.ARMS}
+    args.arms = [a for a in args.arms.split(",") if a]
+    if set(args.arms) - known:
+        parser.error(f"--arms: unknown {sorted(set(args.arms) - known)}; choose from {sorted(known)}")
+    if args.teacher and not args.vocab_file:
+        parser.error("--teacher needs --vocab-file (the vocabulary it was trained with)")
+    return args
+
+
+def scaled(job: Run, scale: Scale) -> Run:
+    return dataclasses.replace(
+        job,
+        bindings={
+            **job.bindings,
+            "EVAL_PERIOD": str(scale.eval_period),
+            "seqio.Evaluator.num_examples": str(scale.eval_examples),
+        },
+    )
+
+
+def latest_checkpoint(model_dir: str) -> str:
+    steps = [int(n.split("_")[1]) for n in os.listdir(model_dir) if n.startswith("checkpoint_") and n[11:].isdigit()]
+    return os.path.join(model_dir, f"checkpoint_{max(steps)}")
+
+
+def trained(job: Run, model_dir: str, logs: str) -> str:
+    """Trains `job` unless `model_dir` already holds its final checkpoint; returns that checkpoint."""
+    if not os.path.exists(os.path.join(model_dir, "run.json")) or not any(
+        n.startswith("checkpoint_") for n in os.listdir(model_dir)
+    ):
+        runs.run(job, logs)
+    return latest_checkpoint(model_dir)
+
+
+def baseline_eval(checkpoint: str, out_dir: str, scale: Scale, logs: str) -> str:
+    """Stage 0 evaluated on `lab_eval`'s validation split, as every arm is during training."""
+    if not os.path.isdir(out_dir):
+        bindings = {
+            "CHECKPOINT_PATH": quoted(checkpoint),
+            "EVAL_OUTPUT_DIR": quoted(out_dir),
+            "MIXTURE_OR_TASK_NAME": quoted("lab_eval"),
+            "SPLIT": quoted("validation"),
+            "seqio.Evaluator.num_examples": str(scale.eval_examples),
+        }
+        argv = Run("baseline", (STUDENT, "gin/runs/eval.gin"), bindings).argv()
+        teacher_data.step("baseline", [*argv[:2], "--run_mode=eval", *argv[2:]], logs)
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    scale = SMOKE if args.smoke else FULL
+    out, start = os.path.abspath(args.out), time.monotonic()
+    logs = os.path.join(out, "logs")
+    os.makedirs(logs, exist_ok=True)
+    vocab_file = args.vocab_file or os.path.join(out, "teacher_spm.model")
+    if not os.path.exists(vocab_file):
+        print(f"[vocab] training {vocab_file}", flush=True)
+        vocab.train(vocab_file)
+    stage0_dir, teacher_dir = os.path.join(out, "stage0"), os.path.join(out, "teacher")
+    stage0 = args.stage0 or trained(scaled(runs.stage0(stage0_dir, scale.stage0_steps), scale), stage0_dir, logs)
+    teacher = args.teacher or trained(
+        scaled(runs.teacher(teacher_dir, vocab_file, scale.teacher_steps), scale), teacher_dir, logs
+    )
+    records = os.path.join(out, "data", "records")
+    if not os.path.exists(os.path.join(records, "manifest.json")):
+        data = os.path.join(out, "data")
+        teacher_data.make_records(teacher, vocab_file, data, scale.questions, scale.samples, keep_incorrect=args.smoke)
+    curves: dict[str, dict[int, results.Curves]] = {}
+    base = baseline_eval(stage0, os.path.join(out, "baseline"), scale, logs)
+    curves[arms.BASELINE] = {0: results.read_curves(base)}
+    for arm in (a for a in arms.ARMS if a.name in args.arms):
+        for seed in range(args.seeds):
+            model_dir = os.path.join(out, "arms", arm.name, f"seed{seed}")
+            job = arms.run(arm, model_dir, records, stage0, scale.arm_steps, scale.eval_period, seed)
+            trained(scaled(job, scale), model_dir, logs)
+            curves.setdefault(arm.name, {})[seed] = results.read_curves(os.path.join(model_dir, "inference_eval"))
+    settings = {**dataclasses.asdict(scale), "seeds": args.seeds, "minutes": round((time.monotonic() - start) / 60, 1)}
+    print(results.write(out, curves, settings), flush=True)
+    print(f"lab: {out}/lab.md ({settings['minutes']} min)", flush=True)
+    return 0

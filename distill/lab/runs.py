@@ -1,0 +1,78 @@
+"""The lab's training runs, each the `train_t5x.py` command a user would type (printed before it runs).
+
+Stage 0 trains the general student on the general suite; the teacher trains on gold chains of the
+in-distribution form with its own vocabulary; stage-1 arms train from stage 0 (or from scratch)
+on distillation records or answer-only data, evaluated every `eval_period` steps on `lab_eval`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+STUDENT = "gin/experiments/lab/student.gin"
+TEACHER = "gin/experiments/lab/teacher.gin"
+TRAIN = "gin/experiments/lab/train.gin"
+DISTILL = "gin/experiments/lab/distill.gin"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One `train_t5x.py` invocation: gin files and `--gin.X=value` bindings (values as gin literals)."""
+
+    name: str
+    gin_files: tuple[str, ...]
+    bindings: dict[str, str]
+
+    def argv(self) -> list[str]:
+        flags = [f"--gin_file={f}" for f in self.gin_files]
+        flags += [f"--gin.{k}={v}" for k, v in self.bindings.items()]
+        return [sys.executable, "train_t5x.py", *flags]
+
+
+def quoted(value: str) -> str:
+    """A gin string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def stage0(model_dir: str, steps: int, seed: int = 0) -> Run:
+    bindings = {
+        "MODEL_DIR": quoted(model_dir),
+        "MIXTURE_OR_TASK_NAME": quoted("lab_general"),
+        "TRAIN_STEPS": str(steps),
+        "RANDOM_SEED": str(seed),
+    }
+    return Run("stage0", (STUDENT, TRAIN), bindings)
+
+
+def teacher(model_dir: str, vocab_file: str, steps: int, seed: int = 0) -> Run:
+    bindings = {
+        "MODEL_DIR": quoted(model_dir),
+        "MIXTURE_OR_TASK_NAME": quoted("lab_symbols_cot"),
+        "TRAIN_STEPS": str(steps),
+        "RANDOM_SEED": str(seed),
+        "LAB_TEACHER_VOCAB": quoted(vocab_file),
+        "vocabulary.vocabulary_kind.kind": quoted(f"sentencepiece:{vocab_file}"),
+    }
+    return Run("teacher", (TEACHER, TRAIN), bindings)
+
+
+def run(job: Run, log_dir: str) -> float:
+    """Runs `job` (output to `log_dir/<name>.log`), raising with the log's tail if it fails; returns seconds."""
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = os.path.join(log_dir, f"{job.name}.log")
+    print(f"[{job.name}] $ {shlex.join(job.argv())}", flush=True)
+    start = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.run(job.argv(), stdout=log, stderr=subprocess.STDOUT, check=False)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        with open(log_path) as log:
+            tail = log.read()[-3000:]
+        raise RuntimeError(f"{job.name} failed (exit {proc.returncode}); {log_path} ends:\n{tail}")
+    print(f"[{job.name}] done in {seconds:.0f} s (log: {log_path})", flush=True)
+    return seconds
