@@ -46,6 +46,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SCHEMA = "cot-specialize/teacher-record/1"
+MIN_LOGPROB = -9999.0  # OpenAI's floor for a log-prob (JSON has no -Infinity); the lowest a record holds
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": str,

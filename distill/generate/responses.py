@@ -22,9 +22,9 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+from distill.contracts.teacher_records import MIN_LOGPROB
 from distill.contracts.token_bytes import string_bytes
 
-MIN_LOGPROB = -9999.0
 _VALUE = operator.itemgetter(1)
 
 

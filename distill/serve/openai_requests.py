@@ -20,7 +20,6 @@ from distill.serve.tokens import TokenTable
 MAX_N = 128
 MAX_CHOICES = 1024  # prompts x n in one request
 MAX_STOP = 4
-MIN_LOGPROB = -9999.0  # OpenAI's floor; JSON has no -Infinity.
 
 
 class RequestError(Exception):

@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from distill.contracts.teacher_records import MIN_LOGPROB
 from distill.serve.batcher import Generation
-from distill.serve.openai_requests import MIN_LOGPROB, Request
+from distill.serve.openai_requests import Request
 from distill.serve.tokens import TokenTable
 
 
