@@ -30,7 +30,15 @@ from openai.types.chat.chat_completion import ChoiceLogprobs
 from openai.types.chat.chat_completion_token_logprob import ChatCompletionTokenLogprob, TopLogprob
 from openai.types.completion_choice import Logprobs
 
-from distill.contracts.token_bytes import token_string
+
+def token_string(data: bytes) -> str:
+    """How the OpenAI API names a token: written here, not taken from the project's codec, so the test
+    server checks the client's decoding independently."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{b:02x}" for b in data)
+
 
 _QUESTION = re.compile(r"What is (\d+) \+ (\d+)\?(?![\s\S]*What is)")
 _TOKEN = re.compile(r"\.\n\n|\n| ?[A-Za-z]+| ?\d+| ?[^\sA-Za-z\d]")
