@@ -8,8 +8,10 @@ Nothing is registered on import: the directory is only known at run time.
 For `name="distill"` and a directory with formats zs_ao, zs_cot, ic_ao, ic_cot it registers the
 tasks `distill_zs_ao`, ..., `distill_ic_cot` (split `train`) and the mixture `distill`. Each task
 yields `inputs`, `targets` (EOS appended) and the teacher's `teacher_topk_ids` /
-`teacher_topk_logprobs` ([len(targets), K], aligned with `targets`; see `tasks.teacher_features`).
-Train with `teacher_features.DistillationFeatureConverter` so the teacher rows reach the model.
+`teacher_topk_logprobs` ([len(targets), K], aligned with `targets`; see `tasks.teacher_features`),
+and `format_ids` ([len(targets)], the format's code on every target token; see
+`distill.contracts.format_ids`), so a packed row still tells the loss which tokens are of which format.
+Train with `teacher_features.DistillationFeatureConverter` so the teacher rows and format ids reach the model.
 
 Mixture rates: by default each format's example count (`seqio.mixing_rate_num_examples` over the
 manifest's counts), which is Fu et al.'s "every instance once per epoch": each example has the
@@ -29,8 +31,10 @@ from collections.abc import Mapping, Sequence
 
 import gin
 import seqio
+import tensorflow as tf
 
 from distill.contracts import distill_examples
+from distill.contracts.format_ids import FORMAT_IDS, format_code
 from tasks import teacher_features
 from tasks.vocabulary import T5_EXTRA_IDS, T5Vocabulary
 
@@ -57,7 +61,13 @@ def _vocabulary(records_dir: str, manifest: Mapping) -> seqio.Vocabulary:
 
 def _output_features(vocab: seqio.Vocabulary) -> dict[str, seqio.Feature]:
     text = {name: seqio.Feature(vocab, add_eos=True) for name in ("inputs", "targets")}
-    return {**text, **teacher_features.TEACHER_OUTPUT_FEATURES}
+    return {**text, **teacher_features.TEACHER_OUTPUT_FEATURES, FORMAT_IDS: teacher_features.FORMAT_ID_FEATURE}
+
+
+@seqio.map_over_dataset
+def tag_format(features: dict[str, tf.Tensor], code: int) -> dict[str, tf.Tensor]:
+    """Every (final, EOS included) target token gets the task's format code."""
+    return {**features, FORMAT_IDS: tf.fill(tf.shape(features["targets"]), tf.constant(code, tf.int32))}
 
 
 def _claim(task_names: Sequence[str], mixture_name: str) -> None:
@@ -130,7 +140,7 @@ def register_distillation(
                 feature_description=distill_examples.feature_description(),
                 num_input_examples={SPLIT: int(entry["examples"])},
             ),
-            preprocessors=preprocessors,
+            preprocessors=[*preprocessors, functools.partial(tag_format, code=format_code(fmt))],
             output_features=features,
             metric_fns=[],
         )

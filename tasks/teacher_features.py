@@ -12,7 +12,9 @@ against the teacher's distribution for another token:
   targets were trimmed and adds a no-mass row for the EOS, so EOS is a one-hot target (NLL), as in
   the paper.
 * `DistillationFeatureConverter` is `seqio.EncDecFeatureConverter` plus
-  `decoder_teacher_topk_ids` / `decoder_teacher_topk_logprobs`, [L, K] per row, packed or not.
+  `decoder_teacher_topk_ids` / `decoder_teacher_topk_logprobs`, [L, K] per row, packed or not,
+  and `decoder_format_ids` ([L], each target token's format code; `distill.contracts.format_ids`)
+  when the task tags its tokens with `format_ids`.
 
 Why the converter encodes before packing: seqio's packer handles only rank-1 int32 features
 and takes the count of non-zero entries as a feature's length, and `pack=True` refuses
@@ -43,6 +45,7 @@ from distill.contracts.distill_examples import (
     TEACHER_LOGPROBS,
     TEXT_FEATURES,
 )
+from distill.contracts.format_ids import DECODER_FORMAT_IDS, FORMAT_IDS
 
 _DECODER_TEACHER = {TEACHER_IDS: DECODER_TEACHER_IDS, TEACHER_LOGPROBS: DECODER_TEACHER_LOGPROBS}
 
@@ -52,6 +55,7 @@ TEACHER_OUTPUT_FEATURES = {
     TEACHER_IDS: seqio.Feature(_NOT_TEXT, add_eos=False, dtype=tf.int32, rank=2),
     TEACHER_LOGPROBS: seqio.Feature(_NOT_TEXT, add_eos=False, dtype=tf.float32, rank=2),
 }
+FORMAT_ID_FEATURE = seqio.Feature(_NOT_TEXT, add_eos=False, dtype=tf.int32)
 
 
 @seqio.map_over_dataset
@@ -127,14 +131,16 @@ def _encode(features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 
 class DistillationFeatureConverter(seqio.EncDecFeatureConverter):
-    """`EncDecFeatureConverter` that also emits the teacher rows aligned with `decoder_target_tokens`.
+    """`EncDecFeatureConverter` that also emits the teacher rows and format ids aligned with `decoder_target_tokens`.
 
-    Task feature lengths are the usual `{'inputs', 'targets'}`; the teacher features take the
-    targets' length. K is read from the dataset on each call.
+    Task feature lengths are the usual `{'inputs', 'targets'}`; the teacher features and the
+    format ids take the targets' length. K, and whether the tokens carry format ids, are read from
+    the dataset on each call.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._top_k: int | None = None
+        self._format_ids = False
         super().__init__(*args, **kwargs)
 
     @property
@@ -142,33 +148,45 @@ class DistillationFeatureConverter(seqio.EncDecFeatureConverter):
         features = dict(seqio.EncDecFeatureConverter.MODEL_FEATURES)
         if self._top_k:  # Flat int32 encodings while seqio validates them; decoded in __call__.
             features.update({name: self.FeatureSpec(dtype=tf.int32) for name in _DECODER_TEACHER.values()})
+        if self._format_ids:
+            features[DECODER_FORMAT_IDS] = self.FeatureSpec(dtype=tf.int32)
         return features
 
     def __call__(self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]) -> tf.data.Dataset:
         self._top_k = teacher_top_k(ds.element_spec)
+        self._format_ids = FORMAT_IDS in ds.element_spec
         ds = super().__call__(ds, task_feature_lengths)
         if not self._top_k:
             return ds
         return ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE)
 
+    def _extra_lengths(self, task_feature_lengths: Mapping[str, int]) -> dict[str, int]:
+        """Task features packed beside `targets`, by task feature name, with their packed lengths."""
+        targets = task_feature_lengths["targets"]
+        lengths = {TEACHER_IDS: targets * self._top_k, TEACHER_LOGPROBS: targets * self._top_k} if self._top_k else {}
+        return {**lengths, FORMAT_IDS: targets} if self._format_ids else lengths
+
     def _convert_features(self, ds: tf.data.Dataset, task_feature_lengths: Mapping[str, int]) -> tf.data.Dataset:
-        if not self._top_k:
+        extra = self._extra_lengths(task_feature_lengths)
+        if not extra:
             return super()._convert_features(ds, task_feature_lengths)
-        ds = ds.map(_encode, num_parallel_calls=tf.data.AUTOTUNE)
-        flat = task_feature_lengths["targets"] * self._top_k
-        ds = self._pack_or_pad(ds, {**task_feature_lengths, TEACHER_IDS: flat, TEACHER_LOGPROBS: flat})
+        if self._top_k:
+            ds = ds.map(_encode, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = self._pack_or_pad(ds, {**task_feature_lengths, **extra})
         return ds.map(self._convert_example, num_parallel_calls=tf.data.AUTOTUNE)
 
     def _convert_example(self, features: Mapping[str, tf.Tensor]) -> Mapping[str, tf.Tensor]:
         converted = dict(super()._convert_example(features))
         if self._top_k:
             converted.update({out: features[key] for key, out in _DECODER_TEACHER.items()})
+        if self._format_ids:
+            converted[DECODER_FORMAT_IDS] = features[FORMAT_IDS]
         return converted
 
     def get_model_feature_lengths(self, task_feature_lengths: Mapping[str, int]) -> Mapping[str, int]:
         lengths = dict(super().get_model_feature_lengths(task_feature_lengths))
-        if self._top_k:
-            lengths.update({name: task_feature_lengths["targets"] * self._top_k for name in _DECODER_TEACHER.values()})
+        names = {**_DECODER_TEACHER, FORMAT_IDS: DECODER_FORMAT_IDS}
+        lengths.update({names[key]: length for key, length in self._extra_lengths(task_feature_lengths).items()})
         return lengths
 
     def _decode(self, features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:

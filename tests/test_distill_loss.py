@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from distill.contracts.distill_examples import DECODER_TEACHER_IDS, DECODER_TEACHER_LOGPROBS, NO_MASS
+from distill.contracts.format_ids import DECODER_FORMAT_IDS
 from distill.engine import adafactor, losses, models, network, partitioning, trainer, utils
 from tests.support.micro import MICRO, input_shapes, random_batch
 
@@ -185,3 +186,35 @@ def test_teacher_features_flow_through_sharded_microbatches() -> None:
     reference = train(steps=30)["params_after_2"]
     params = train(steps=2, num_microbatches=2, mesh=(2, 1))["params_after_2"]
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), params, reference)
+
+
+SHARES = {"zs_ao": 0.1, "zs_cot": 0.2, "ic_ao": 0.05, "ic_cot": 0.65}
+
+
+def step_params(loss_weighting, num_microbatches: int | None) -> dict:
+    """Params after one distribution-matching step on a batch whose rows have uneven formats per half."""
+    batch = teacher_batch()
+    targets = np.asarray(batch["decoder_target_tokens"])
+    row_codes = np.array([1, 2, 3, 4, 4, 4, 2, 4])  # the halves (microbatches) hold the formats in other proportions
+    batch[DECODER_FORMAT_IDS] = jnp.asarray(np.where(targets > 0, row_codes[:, None], 0), jnp.int32)
+    model = models.EncoderDecoderModel(
+        network.Transformer(MICRO),
+        optimizer_def=adafactor.Adafactor(),
+        target_loss=losses.DistributionMatchingLoss(),
+        loss_weighting=loss_weighting,
+    )
+    partitioner = partitioning.PjitPartitioner(num_partitions=1, devices=jax.devices()[:1])
+    schedule = utils.create_learning_rate_scheduler(factors="constant", base_learning_rate=0.05)
+    run = trainer.Trainer(model, partitioner, schedule, input_shapes(batch), num_microbatches=num_microbatches)
+    state, _ = run.train_step(run.init_state(jax.random.PRNGKey(0)), batch, jax.random.PRNGKey(1))
+    return jax.device_get(state.params)
+
+
+def test_format_shares_are_resolved_on_the_global_batch() -> None:
+    """Microbatches use the global batch's per-format weights (reweighting each half would change the step)."""
+    weighted = losses.FormatShareWeighting(SHARES)
+    whole, halves = step_params(weighted, None), step_params(weighted, 2)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), halves, whole)
+    token_sum = step_params(losses.FormatShareWeighting(None), None)
+    kernels = [params["decoder"]["logits_dense"]["kernel"] for params in (token_sum, whole)]
+    assert np.abs(kernels[0] - kernels[1]).max() > 1e-4, "the shares change the step"

@@ -7,11 +7,15 @@ exact log-prob 0.0, id 0 with mass) and rows without mass, as the builder writes
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import sys
 
+import flax.linen as nn
 import gin
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import seqio
@@ -19,8 +23,9 @@ import tensorflow as tf
 
 import tasks  # noqa: F401 - registers the plain tasks (for the name clash)
 from distill.contracts import distill_examples
+from distill.contracts.format_ids import DECODER_FORMAT_IDS, format_code
 from distill.data import data_dir
-from distill.engine import gin_utils
+from distill.engine import gin_utils, losses, models, network
 from distill.engine.train import train
 from tasks import distillation
 from tasks.teacher_features import (
@@ -31,6 +36,7 @@ from tasks.teacher_features import (
     DistillationFeatureConverter,
 )
 from tests.support import REPO_ROOT
+from tests.support.micro import MICRO, input_shapes
 
 K = 3
 COUNTS = {"zs_cot": 14, "ic_cot": 9, "zs_ao": 5}
@@ -255,3 +261,71 @@ def test_distill_gin_trains_a_micro_student_toward_the_teacher(records_dir, tmp_
     kl = scalars(str(tmp_path / "model" / "train"), "teacher_kl")
     assert len(kl) == 12 and kl[-1] < 0.5 * kl[0], f"teacher KL per step: {kl}"
     assert all(value > 0 for value in scalars(str(tmp_path / "model" / "train"), "dm_loss"))
+
+
+SHARES = {"zs_ao": 0.02, "zs_cot": 0.3, "ic_ao": 0.08, "ic_cot": 0.6}
+
+
+def packed_mixture_batch(records_dir: str) -> dict:
+    """One training batch of the whole mixture, packed as in training (rows mix formats)."""
+    distillation.register_distillation(records_dir)
+    lengths = {"inputs": 48, "targets": 32}
+    ds = seqio.get_dataset("distill", lengths, DistillationFeatureConverter(pack=True), shuffle=True, seed=3)
+    return next(ds.batch(8).as_numpy_iterator())
+
+
+def test_every_packed_target_token_carries_its_format(records_dir) -> None:
+    distillation.register_distillation(records_dir[0])
+    for fmt in COUNTS:
+        ds = seqio.get_dataset(f"distill_{fmt}", {"inputs": 48, "targets": 32}, DistillationFeatureConverter(pack=True))
+        for batch in ds.batch(4).as_numpy_iterator():
+            real = batch["decoder_segment_ids"] > 0
+            assert (batch[DECODER_FORMAT_IDS][real] == format_code(fmt)).all()
+            assert (batch[DECODER_FORMAT_IDS][~real] == 0).all()
+    batch = packed_mixture_batch(records_dir[0])
+    codes, segments = batch[DECODER_FORMAT_IDS], batch["decoder_segment_ids"]
+    for row_codes, row_segments in zip(codes, segments, strict=True):
+        for segment in set(row_segments[row_segments > 0]):
+            assert len(set(row_codes[row_segments == segment])) == 1, "one format per packed example"
+    assert any(len(set(row[row > 0])) > 1 for row in codes), "rows mix formats"
+
+
+def test_format_shares_on_a_real_packed_batch(records_dir) -> None:
+    """Each format present gets its configured share (renormalized over those present); its tokens weigh the same."""
+    batch = packed_mixture_batch(records_dir[0])
+    codes = batch[DECODER_FORMAT_IDS]
+    tokens = (batch["decoder_target_tokens"] > 0).astype(np.float32)
+    weights = np.asarray(losses.FormatShareWeighting(SHARES)(batch, jnp.asarray(tokens)))
+    present = [fmt for fmt in SHARES if (codes == format_code(fmt)).any()]
+    assert sorted(present) == sorted(COUNTS), "the batch holds every format of the records (ic_ao has none)"
+    np.testing.assert_allclose(weights.sum(), tokens.sum(), rtol=1e-6)  # the loss keeps its per-token scale
+    for fmt in present:
+        mine = weights[codes == format_code(fmt)]
+        np.testing.assert_allclose(mine.sum() / weights.sum(), SHARES[fmt] / sum(SHARES[f] for f in present), rtol=1e-5)
+        np.testing.assert_allclose(mine, mine[0], rtol=1e-6)
+    assert (weights[tokens == 0] == 0).all()
+    token_shares = {fmt: tokens[codes == format_code(fmt)].sum() / tokens.sum() for fmt in present}
+    assert token_shares["ic_cot"] < 0.5 < SHARES["ic_cot"] / sum(SHARES[f] for f in present)
+
+
+def test_token_sum_mode_gives_the_unweighted_loss_exactly(records_dir) -> None:
+    """`FORMAT_SHARES = None` is today's token sum; the shares reweight it as the mean per format times its share."""
+    batch = {k: jnp.asarray(v) for k, v in packed_mixture_batch(records_dir[0]).items()}
+    config = dataclasses.replace(MICRO, vocab_size=32128)  # the records' T5 ids
+    model = models.EncoderDecoderModel(network.Transformer(config), target_loss=losses.DistributionMatchingLoss())
+    params = nn.unbox(model.get_initial_variables(jax.random.PRNGKey(0), input_shapes(batch)))["params"]
+    today = model.loss_fn(params, batch, None)[0]
+    model.loss_weighting = losses.FormatShareWeighting(None)
+    assert model.loss_fn(params, batch, None)[0] == today
+    model.loss_weighting = losses.FormatShareWeighting(SHARES)
+    weighted = model.loss_fn(params, batch, None)[0]
+    logits = model.compute_logits(params, batch)
+    tokens = batch["decoder_loss_weights"].astype(jnp.float32)
+    present = {fmt: format_code(fmt) for fmt in COUNTS}
+    expected = 0.0
+    for fmt, code in present.items():
+        mine = tokens * (batch[DECODER_FORMAT_IDS] == code)
+        share = SHARES[fmt] / sum(SHARES[f] for f in present)
+        expected += share * model.target_loss(logits, batch, mine)[0] / mine.sum() * tokens.sum()
+    np.testing.assert_allclose(weighted, expected, rtol=1e-5)
+    assert abs(float(weighted) - float(today)) > 1e-3 * abs(float(today))

@@ -93,3 +93,16 @@ def test_score_batch_is_the_target_log_likelihood() -> None:
     expected = jnp.sum(log_probs * (batch["decoder_target_tokens"] > 0), axis=-1)
     assert scores.shape == (batch["decoder_target_tokens"].shape[0],)
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
+
+
+def test_micro_batch_shares_follow_the_original_batcher() -> None:
+    """FlanT5-XL's config (2/10/8/20 per format, 30 accumulation steps) on the released data gives the notebook's
+    130,530 micro-batches per epoch (paper-method.md section 1.3), split 103,560 / 25,890 / 720 / 360."""
+    examples = {"ic_cot": 207135, "zs_cot": 207135, "ic_ao": 7300, "zs_ao": 7300}
+    shares = losses.micro_batch_shares(examples, {"ic_cot": 2, "ic_ao": 10, "zs_cot": 8, "zs_ao": 20}, 30)
+    counts = {fmt: round(share * 130530, 6) for fmt, share in shares.items()}
+    assert counts == {"ic_cot": 103560, "zs_cot": 25890, "ic_ao": 720, "zs_ao": 360}
+    with pytest.raises(ValueError, match="differ"):
+        losses.micro_batch_shares(examples, {"ic_cot": 2}, 30)
+    with pytest.raises(ValueError, match="must give every format"):
+        losses.FormatShareWeighting({"ic_cot": 1.0})

@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from distill.engine import partitioning, trainer, utils
+from distill.contracts.format_ids import DECODER_FORMAT_IDS
+from distill.engine import losses, partitioning, trainer, utils
 from tests.support import REPO_ROOT
 from tests.support.gin_flags import parse as gin_parse
 
@@ -56,6 +57,7 @@ def packed_batch(tr: trainer.Trainer) -> dict[str, jax.ShapeDtypeStruct]:
     teacher = (batch, targets, TEACHER_K)
     out["decoder_teacher_topk_ids"] = jax.ShapeDtypeStruct(teacher, jnp.int32, sharding=sharding)
     out["decoder_teacher_topk_logprobs"] = jax.ShapeDtypeStruct(teacher, jnp.float32, sharding=sharding)
+    out[DECODER_FORMAT_IDS] = jax.ShapeDtypeStruct((batch, targets), jnp.int32, sharding=sharding)
     return out
 
 
@@ -106,6 +108,22 @@ def test_recipe_train_step_lowers(size: str) -> None:
     tr = build_trainer()
     lowered = tr.lower_train_step(packed_batch(tr))
     assert "dm_loss" in str(jax.tree_util.tree_structure(lowered.out_info))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_recipe_weighs_formats_as_the_paper_and_evaluates_over_its_range(size: str) -> None:
+    """Per-format loss shares from the size's original micro-batch mix; >= 10 evaluations from ~0.2 to ~2 epochs."""
+    parse([f"gin/experiments/flan_t5_{size}_gsm8k_specialize.gin"])
+    weighting = gin.query_parameter("%MODEL").scoped_configurable_fn().loss_weighting
+    assert isinstance(weighting, losses.FormatShareWeighting)
+    shares = weighting.shares
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert 0.6 < shares["ic_cot"] < 0.8 and shares["ic_ao"] + shares["zs_ao"] < 0.025
+    assert shares["ic_cot"] > shares["zs_cot"] > shares["ic_ao"]
+    start = int(gin.query_parameter("%INITIAL_CHECKPOINT_PATH").rsplit("_", 1)[-1])
+    steps = gin.query_parameter("%TRAIN_STEPS") - start
+    period = gin.query_parameter("%EVAL_PERIOD")
+    assert steps % period == 0 and steps // period >= 10
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)

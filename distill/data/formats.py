@@ -30,10 +30,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from distill.contracts.format_ids import MATH_FORMATS
 from distill.data.loaders import BBHPrompt
 from distill.data.normalize import CALCULATOR_NOTE
 
-MATH_FORMATS = ("zs_ao", "zs_cot", "ic_ao", "ic_cot")
 BBH_FORMATS = ("cot", "ao")
 
 ANSWER_PREFIX = "The answer is "

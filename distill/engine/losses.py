@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from distill.contracts.distill_examples import DECODER_TEACHER_IDS, DECODER_TEACHER_LOGPROBS
+from distill.contracts.format_ids import DECODER_FORMAT_IDS, MATH_FORMATS, format_code
 
 Array = jax.Array
 
@@ -76,16 +77,21 @@ def smoothing_constants(label_smoothing: float, vocab_size: int) -> tuple[float,
 
 
 def token_weights_and_normalizer(
-    batch: Mapping[str, Array], loss_normalizing_factor: float | int | str | SpecialLossNormalizingFactor | None
+    batch: Mapping[str, Array],
+    loss_normalizing_factor: float | int | str | SpecialLossNormalizingFactor | None,
+    loss_weighting: LossWeighting | None = None,
 ) -> tuple[Array, Array | float | None]:
-    """T5X's `get_loss_normalizing_factor_and_weights`.
+    """T5X's `get_loss_normalizing_factor_and_weights`, with an optional reweighting of the tokens.
 
-    Weights default to `decoder_target_tokens > 0`. A named factor is resolved against this
-    batch; the trainer calls this once per global batch so microbatching leaves the loss unchanged.
+    Weights default to `decoder_target_tokens > 0`, then pass through `loss_weighting`. A named
+    factor is resolved against this batch; the trainer calls this once per global batch so
+    microbatching leaves the loss (and any per-format reweighting) unchanged.
     """
     targets = batch["decoder_target_tokens"]
     weights = batch.get("decoder_loss_weights")
     weights = (targets > 0).astype(jnp.float32) if weights is None else weights.astype(jnp.float32)
+    if loss_weighting is not None:
+        weights = loss_weighting(batch, weights)
     if loss_normalizing_factor is None or isinstance(loss_normalizing_factor, (int, float)):
         return weights, loss_normalizing_factor
     factor = (
@@ -109,6 +115,70 @@ def _weights_per_sequence_average(batch: Mapping[str, Array], weights: Array) ->
     same = segments[:, :, None] == segments[:, None, :]
     totals = jnp.einsum("bqk,bk->bq", same.astype(jnp.float32), weights)
     return jnp.where(weights > 0, weights / jnp.maximum(totals, 1e-9), 0.0)
+
+
+class LossWeighting(Protocol):
+    """Reweights a global batch's target tokens (a gin plug point of `models.EncoderDecoderModel`)."""
+
+    def __call__(self, batch: Mapping[str, Array], weights: Array) -> Array: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FormatShareWeighting:
+    """Gives each data format a fixed share of the loss, as Fu et al.'s single-format micro-batches do.
+
+    Fu et al. average the loss over each single-format micro-batch, so a format's share of the
+    gradient is its share of the micro-batches, set by per-format micro-batch sizes; a token sum
+    over packed mixed-format rows instead gives each format its share of the target tokens, which
+    favours the long in-context CoT targets less and the short answer-only ones more than the paper.
+
+    With `shares` ({format: share}, every format of `MATH_FORMATS`), the tokens of format f (by
+    `decoder_format_ids`) are scaled by `share_f / (sum of the present formats' shares) * T / T_f`,
+    where T_f is the batch's weight on format f and T its weight on all formats: format f gets
+    exactly its share (renormalized over the formats present in this batch), tokens within a
+    format keep equal weight (the paper's per-micro-batch token mean), and the weights still sum
+    to T, so the loss keeps its per-token scale and `NUM_REAL_TARGET_TOKENS` is unchanged.
+    `shares=None`, or a batch without format ids (evaluation tasks), keeps the weights: the token sum.
+    """
+
+    shares: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.shares is None:
+            return
+        if set(self.shares) != set(MATH_FORMATS) or any(value <= 0 for value in self.shares.values()):
+            raise ValueError(f"format shares {dict(self.shares)} must give every format of {MATH_FORMATS} a share > 0")
+
+    def __call__(self, batch: Mapping[str, Array], weights: Array) -> Array:
+        if self.shares is None or DECODER_FORMAT_IDS not in batch:
+            return weights
+        table = [0.0] * (len(MATH_FORMATS) + 1)  # code 0: padding, no share
+        for fmt, share in self.shares.items():
+            table[format_code(fmt)] = float(share)
+        codes = batch[DECODER_FORMAT_IDS]
+        per_format = jnp.zeros(len(table), jnp.float32).at[codes].add(weights)
+        shares = jnp.where(per_format > 0, jnp.asarray(table, jnp.float32), 0.0)
+        total = jnp.sum(per_format[1:])
+        scale = shares / jnp.maximum(jnp.sum(shares), 1e-9) * total / jnp.maximum(per_format, 1e-9)
+        return weights * scale[codes]
+
+
+def micro_batch_shares(
+    examples: Mapping[str, int], micro_batch_sizes: Mapping[str, int], grad_accum: int
+) -> dict[str, float]:
+    """Each format's share of the micro-batches in Fu et al.'s batching (paper-method.md section 2).
+
+    Their batcher cuts each format's examples into chunks of `grad_accum * micro_batch_size`, drops
+    the incomplete last chunk and splits every chunk into `grad_accum` single-format micro-batches;
+    each micro-batch's mean loss weighs the same, so this is each format's share of the gradient.
+    """
+    if set(examples) != set(micro_batch_sizes):
+        raise ValueError(f"examples {sorted(examples)} and micro_batch_sizes {sorted(micro_batch_sizes)} differ")
+    counts = {fmt: examples[fmt] // (grad_accum * size) * grad_accum for fmt, size in micro_batch_sizes.items()}
+    total = sum(counts.values())
+    if not total:
+        raise ValueError(f"no complete chunk of grad_accum={grad_accum} micro-batches in {dict(examples)}")
+    return {fmt: count / total for fmt, count in counts.items()}
 
 
 class TargetLoss(Protocol):

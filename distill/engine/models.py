@@ -64,7 +64,9 @@ class EncoderDecoderModel:
 
     Args mirror T5X's: `module` is a `network.Transformer`; vocabularies are kept for the
     data pipeline and decoding; `optimizer_def` builds the optax transformation;
-    `target_loss` defaults to `CrossEntropyLoss(z_loss, label_smoothing)`.
+    `target_loss` defaults to `CrossEntropyLoss(z_loss, label_smoothing)`; `loss_weighting`
+    (e.g. `losses.FormatShareWeighting`) reweights the target tokens of each global batch
+    (default: none, the token sum).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class EncoderDecoderModel:
         z_loss: float = 0.0,
         loss_normalizing_factor: float | str | None = None,
         target_loss: losses.TargetLoss | None = None,
+        loss_weighting: losses.LossWeighting | None = None,
         feature_converter_cls: Any = None,
         decode_params: decoding.DecodeParams | None = None,
     ) -> None:
@@ -86,6 +89,7 @@ class EncoderDecoderModel:
         self.optimizer_def = optimizer_def
         self.loss_normalizing_factor = loss_normalizing_factor
         self.target_loss = target_loss or losses.CrossEntropyLoss(z_loss=z_loss, label_smoothing=label_smoothing)
+        self.loss_weighting = loss_weighting
         self._feature_converter_cls = feature_converter_cls
         self.decode_params = decode_params or decoding.DecodeParams()
 
@@ -132,19 +136,22 @@ class EncoderDecoderModel:
         )
 
     def loss_weights_and_normalizer(self, batch: Batch) -> tuple[Array, Any]:
-        return losses.token_weights_and_normalizer(batch, self.loss_normalizing_factor)
+        return losses.token_weights_and_normalizer(batch, self.loss_normalizing_factor, self.loss_weighting)
 
     def loss_fn(
         self, params: Any, batch: Batch, dropout_rng: Array | None, normalizer: Any = _FROM_BATCH
     ) -> tuple[Array, Metrics]:
         """Loss and summable metrics for one (micro)batch.
 
-        `normalizer` is the loss normalizing factor resolved on the global batch; by default it
-        is resolved on this batch, as T5X does.
+        `normalizer` is the loss normalizing factor resolved on the global batch, whose weights
+        are then the batch's `decoder_loss_weights` as they are (the trainer resolves both once,
+        so a microbatch is not reweighted on its own); by default both are resolved on this batch,
+        as T5X does.
         """
-        weights, batch_normalizer = self.loss_weights_and_normalizer(batch)
         if normalizer is _FROM_BATCH:
-            normalizer = batch_normalizer
+            weights, normalizer = self.loss_weights_and_normalizer(batch)
+        else:
+            weights, _ = losses.token_weights_and_normalizer(batch, None)
         logits = self.compute_logits(params, batch, dropout_rng)
         loss, extra = self.target_loss(logits, batch, weights)
         if normalizer is not None:
