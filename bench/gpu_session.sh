@@ -2,8 +2,9 @@
 # One prepared GPU session (issue 19), about 8 minutes on one H200, three guarded parts:
 #   a. XL training, batch 16, 512 -> 256, AdamW: the peer once, then the most informative engine
 #      settings of gpu_tuning.sh (scan + remat, the current recipe; cuDNN attention with the policy
-#      that saves its outputs; cuDNN without remat), each profiled for one step. The unscanned
-#      variant is left out: its compile did not finish within minutes last time.
+#      that saves its outputs; cuDNN without remat; then scan_unroll=2, last since the time limit may
+#      cut it), each profiled for one step. Left out: unscanned layers (their compile did not
+#      finish within minutes last time) and Triton GEMMs off (a child process, a second start).
 #   b. Greedy decoding against Hugging Face `generate`, batch 64, 512 input and 256 new tokens, one
 #      timed decode after a warm-up one: base (plus the server's decode program with top-5
 #      log-probs), then xl, each its own run so a slow xl cannot cost the base pair.
@@ -57,6 +58,7 @@ part train_xl "${TRAIN_S:-270}" "$python" "$bench/train_step.py" --sizes "${TRAI
   --variant "scan:scan=1,remat=$remat" \
   --variant "cudnn:scan=1,remat=${remat}_and_attention,attention=cudnn" \
   --variant "cudnn-noremat:scan=1,attention=cudnn" \
+  --variant "unroll2:scan=1,remat=$remat,unroll=2" \
   "${train_args[@]}"
 
 part "decode_${decode_sizes[0]}" "${DECODE_BASE_S:-100}" "$python" "$bench/decode.py" --sizes "${decode_sizes[0]}" \
