@@ -7,6 +7,10 @@ both, so every row runs to the end), in one process; the peer runs first and fre
 
 tokens/s counts generated tokens (batch x new tokens) over the wall time of a whole decode
 (encoder included), after a warm-up decode that also compiles the engine's loop.
+`--server-logprobs K` adds a row for the server's decode program (`distill.serve.sampler`:
+per-row settings, here all greedy, with the top K log-probs at every step), so what exact
+log-probs cost shows beside plain greedy decoding. A row that fails (out of memory, say) is
+recorded with its error and the others still run.
 
   python bench/decode.py --sizes micro,tiny --batch 64 --inputs 512 --new-tokens 256   # CPU
   python bench/decode.py --sizes base,xl                                              # GPU
@@ -35,6 +39,7 @@ import numpy as np
 import train_step
 
 from distill.engine import decoding, network
+from distill.serve import sampler
 
 DEFAULT_SIZES = {"cpu": "micro,tiny", "gpu": "base,xl", "tpu": "base,xl"}
 
@@ -47,22 +52,44 @@ def engine_params(config: network.T5Config) -> Any:
     return module, nn.unbox(jax.jit(lambda: module.init(jax.random.PRNGKey(0), tokens, tokens, tokens))())["params"]
 
 
+def timed(run: Any, repeats: int) -> tuple[float, float, Any]:
+    """(first call s, mean s of `repeats` more calls, the last output); `run` blocks until done."""
+    start = time.perf_counter()
+    run()
+    first_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = run()
+    return first_s, (time.perf_counter() - start) / repeats, out
+
+
 def bench_engine(config: network.T5Config, inputs: np.ndarray, new_tokens: int, repeats: int) -> dict[str, Any]:
     module, params = engine_params(config)
     p = decoding.DecodeParams(max_decode_length=new_tokens, eos_id=-1)  # -1: never stop early
     tokens = jax.device_put(inputs)
-    start = time.perf_counter()
-    jax.block_until_ready(decoding.decode(module, params, tokens, p).tokens)
-    first_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = decoding.decode(module, params, tokens, p)
-    jax.block_until_ready(out.tokens)
-    seconds = (time.perf_counter() - start) / repeats
+    run = lambda: jax.block_until_ready(decoding.decode(module, params, tokens, p))  # noqa: E731
+    first_s, seconds, out = timed(run, repeats)
     assert out.tokens.shape[-1] == new_tokens and bool((out.lengths == new_tokens).all())
-    del module, params, out
-    gc.collect()
     return {"impl": "engine/greedy", "first_s": first_s, "decode_s": seconds}
+
+
+def bench_server(
+    config: network.T5Config, inputs: np.ndarray, new_tokens: int, repeats: int, logprobs: int
+) -> dict[str, Any]:
+    """The server's decode program on the same inputs: greedy rows with the top `logprobs` log-probs."""
+    module, params = engine_params(config)
+    count = inputs.shape[0]
+    rows = sampler.RowBatch(
+        encoder_tokens=inputs,
+        temperature=np.zeros(count, np.float32),
+        top_p=np.ones(count, np.float32),
+        max_tokens=np.full(count, new_tokens, np.int32),
+        seeds=np.zeros((count, 2), np.int32),
+    )
+    run = lambda: sampler.run(module, params, rows, length=new_tokens, top_k=logprobs, eos_id=-1)  # noqa: E731
+    first_s, seconds, out = timed(run, repeats)
+    assert out.top_log_probs.shape == (count, new_tokens, logprobs) and bool((out.tokens[:, -1] > 0).all())
+    return {"impl": f"engine/server-top{logprobs}", "first_s": first_s, "decode_s": seconds}
 
 
 def bench_hf(config: network.T5Config, inputs: np.ndarray, new_tokens: int, repeats: int, bf16: bool) -> dict[str, Any]:
@@ -91,13 +118,7 @@ def bench_hf(config: network.T5Config, inputs: np.ndarray, new_tokens: int, repe
             torch.cuda.synchronize()
         return out
 
-    start = time.perf_counter()
-    run()
-    first_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = run()
-    seconds = (time.perf_counter() - start) / repeats
+    first_s, seconds, out = timed(run, repeats)
     assert out.shape[1] == new_tokens + 1  # generate returns the start token too
     return {"impl": "hf/generate", "first_s": first_s, "decode_s": seconds, "torch_version": torch.__version__}
 
@@ -121,6 +142,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="timed decodes after the warm-up one")
     parser.add_argument("--dtype", choices=("bfloat16", "float32"), help="default bfloat16 on GPU, float32 on CPU")
     parser.add_argument("--peer", choices=("auto", "hf", "none"), default="auto")
+    parser.add_argument("--server-logprobs", type=int, default=0, help="K > 0: also time the server's program")
     parser.add_argument("--json", default="out/bench/decode.json")
     return parser.parse_args(argv)
 
@@ -145,31 +167,44 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out_path = pathlib.Path(args.json)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     runs = [(s, "hf") for s in sizes if use_peer] + [(s, "engine") for s in sizes]
+    runs += [(s, "server") for s in sizes if args.server_logprobs > 0]
     for size, impl in runs:
         config = train_step.model_config(args.family, size, dtype=dtype, dropout_rate=0.0)
         rng = np.random.default_rng(0)
         inputs = rng.integers(2, config.vocab_size, (args.batch, args.inputs), dtype=np.int32)
-        if impl == "hf":
-            result = bench_hf(config, inputs, args.new_tokens, args.repeats, dtype == "bfloat16")
-            release_torch_memory()
-        else:
-            result = bench_engine(config, inputs, args.new_tokens, args.repeats)
+        try:
+            if impl == "hf":
+                result = bench_hf(config, inputs, args.new_tokens, args.repeats, dtype == "bfloat16")
+            elif impl == "server":
+                result = bench_server(config, inputs, args.new_tokens, args.repeats, args.server_logprobs)
+            else:
+                result = bench_engine(config, inputs, args.new_tokens, args.repeats)
+        except Exception as error:  # One failed row (out of memory, say) must not cost the others.
+            report["results"].append({"impl": impl, "size": size, "error": f"{type(error).__name__}: {error}"[:2000]})
+            out_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            print(f"  {size} {impl}: FAILED {type(error).__name__}: {str(error)[:300]}", flush=True)
+            continue
+        finally:  # The model goes with the bench function's frame; free it before the next row.
+            gc.collect()
+            if impl == "hf":
+                release_torch_memory()
         result |= {"size": size, "tokens_per_s": args.batch * args.new_tokens / result["decode_s"]}
         report["results"].append(result)
         out_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(
             f"  {size} {impl}: {result['decode_s']:.2f} s per decode, {result['tokens_per_s']:.0f} tokens/s", flush=True
         )
-    peer = {r["size"]: r["tokens_per_s"] for r in report["results"] if r["impl"] == "hf/generate"}
-    print(f"{'size':<8}{'impl':<16}{'first s':>9}{'decode s':>10}{'tokens/s':>11}{'vs peer':>9}")
-    for r in report["results"]:
+    measured = [r for r in report["results"] if "error" not in r]
+    peer = {r["size"]: r["tokens_per_s"] for r in measured if r["impl"] == "hf/generate"}
+    print(f"{'size':<8}{'impl':<22}{'first s':>9}{'decode s':>10}{'tokens/s':>11}{'vs peer':>9}")
+    for r in measured:
         ratio = f"{r['tokens_per_s'] / peer[r['size']]:.2f}x" if r["size"] in peer else "n/a"
         print(
-            f"{r['size']:<8}{r['impl']:<16}{r['first_s']:>9.1f}{r['decode_s']:>10.2f}{r['tokens_per_s']:>11.0f}{ratio:>9}"
+            f"{r['size']:<8}{r['impl']:<22}{r['first_s']:>9.1f}{r['decode_s']:>10.2f}{r['tokens_per_s']:>11.0f}{ratio:>9}"
         )
     report["speedup_vs_peer"] = {
         r["size"]: r["tokens_per_s"] / peer[r["size"]]
-        for r in report["results"]
+        for r in measured
         if r["impl"] == "engine/greedy" and r["size"] in peer
     }
     out_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

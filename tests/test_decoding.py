@@ -156,3 +156,15 @@ def test_wide_beam_finds_the_best_hypothesis_by_exhaustive_search() -> None:
     for b in range(2):
         np.testing.assert_array_equal(np.asarray(beam.tokens[b, 0]), best[b][1])
         assert float(beam.scores[b, 0]) == pytest.approx(best[b][0], rel=1e-4)
+
+
+def test_step_reductions_match_argmax_and_log_softmax() -> None:
+    """The per-step shortcuts give exactly what jnp.argmax and jax.nn.log_softmax give, ties and NaN included."""
+    logits = jax.random.normal(jax.random.PRNGKey(0), (5, 300)) * 4.0
+    logits = logits.at[1, 7].set(50.0).at[1, 200].set(50.0)  # a tie: the first index wins
+    logits = logits.at[2, 9].set(jnp.nan).at[2, 20].set(jnp.nan)  # NaN counts as the max, as in argmax
+    top = decoding.row_max(logits)
+    np.testing.assert_array_equal(decoding.argmax_of(logits, top), jnp.argmax(logits, axis=-1))
+    ids = jax.lax.top_k(logits, 3)[1]
+    expected = jnp.take_along_axis(jax.nn.log_softmax(logits), ids, axis=-1)
+    np.testing.assert_array_equal(decoding.log_probs_at(logits, ids, top), expected)

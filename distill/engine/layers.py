@@ -187,7 +187,7 @@ class MultiHeadDotProductAttention(nn.Module):
         `cache_index` into a `cache_length` cache, and attention runs over the whole cache (the
         caller's mask hides unwritten positions). `cache="static"`: keys/values of `inputs_kv`
         (the encoder output) are projected once, on the call that creates the cache, and read
-        back afterwards; T5X recomputes them every step.
+        back afterwards; T5X recomputes them every step. Both caches are head-major [b, h, k, d].
         """
         joined = self.num_heads * self.head_dim
         query_init = lambda *a: attention_init(*a) / np.sqrt(self.head_dim).astype(np.float32)  # noqa: E731
@@ -205,12 +205,15 @@ class MultiHeadDotProductAttention(nn.Module):
         )
         if cache == "static":
             key, value = self._static_cache(project_kv)
+        elif cache == "self":
+            key, value = self._growing_cache(*project_kv(), cache_index, cache_length)
         else:
             key, value = project_kv()
-            if cache == "self":
-                key, value = self._growing_cache(key, value, cache_index, cache_length)
         bias = combined_bias(mask, bias, self.dtype)
-        if self.impl == "einsum":
+        if cache:
+            # One query per step: a fused kernel buys nothing, and the head-major cache feeds both dots as it is.
+            out = self._einsum_attention(query, key, value, bias, kv_axes="bhkd", float32_logits=self.impl != "einsum")
+        elif self.impl == "einsum":
             out = self._einsum_attention(query, key, value, bias)
         else:
             out = jax.nn.dot_product_attention(query, key, value, bias=bias, scale=1.0, implementation=self.impl)
@@ -218,34 +221,54 @@ class MultiHeadDotProductAttention(nn.Module):
         return dense(features=inputs_q.shape[-1], axes=("joined_kv", "embed"), name="out", dtype=self.dtype)(out)
 
     def _static_cache(self, project_kv: Callable[[], tuple[Array, Array]]) -> tuple[Array, Array]:
+        """The encoder's keys/values, head-major [b, h, k, d], projected on the call that creates the cache."""
         if self.has_variable("cache", "cached_key"):
             return self.get_variable("cache", "cached_key"), self.get_variable("cache", "cached_value")
-        key, value = project_kv()
+        key, value = (jnp.swapaxes(x, 1, 2) for x in project_kv())
         self.put_variable("cache", "cached_key", key)
         self.put_variable("cache", "cached_value", value)
         return key, value
 
     def _growing_cache(self, key: Array, value: Array, index: Array, length: int) -> tuple[Array, Array]:
-        """The cache after writing this step; zeros (and no write) on the call that creates it."""
+        """The head-major cache [b, h, length, d] after writing this step; zeros (no write) when it is created.
+
+        Head-major because the attention dots batch over (b, h): with T5X's [b, length, h, d]
+        layout XLA transposes the whole cache, every layer and every step, before each dot.
+        """
         initialized = self.has_variable("cache", "cached_key")
-        shape = (key.shape[0], length, *key.shape[2:])
-        cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, key.dtype)
-        cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, value.dtype)
+        batch, _, heads, head_dim = key.shape
+        cached_key = self.variable("cache", "cached_key", jnp.zeros, (batch, heads, length, head_dim), key.dtype)
+        cached_value = self.variable("cache", "cached_value", jnp.zeros, (batch, heads, length, head_dim), value.dtype)
         if initialized:
-            cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=1)
-            cached_value.value = jax.lax.dynamic_update_slice_in_dim(cached_value.value, value, index, axis=1)
+            write = lambda cached, x: jax.lax.dynamic_update_slice_in_dim(cached, jnp.swapaxes(x, 1, 2), index, 2)  # noqa: E731
+            cached_key.value = write(cached_key.value, key)
+            cached_value.value = write(cached_value.value, value)
         return cached_key.value, cached_value.value
 
-    def _einsum_attention(self, query: Array, key: Array, value: Array, bias: Array | None) -> Array:
+    def _einsum_attention(
+        self,
+        query: Array,
+        key: Array,
+        value: Array,
+        bias: Array | None,
+        kv_axes: str = "bkhd",
+        float32_logits: bool = False,
+    ) -> Array:
+        """T5X's attention; `kv_axes` names the keys'/values' layout ("bhkd" for the decoding caches).
+
+        `float32_logits` (decoding a model trained with a fused impl, whose softmax is float32)
+        asks the dot for float32 output instead of casting the whole cache every step.
+        """
         if self.float32_logits:
             query, key = query.astype(jnp.float32), key.astype(jnp.float32)
-        logits = jnp.einsum("bqhd,bkhd->bhqk", query, key)
+        logits_dtype = jnp.float32 if float32_logits else None
+        logits = jnp.einsum(f"bqhd,{kv_axes}->bhqk", query, key, preferred_element_type=logits_dtype)
         if bias is not None:
             logits = logits + bias.astype(logits.dtype)
         weights = jax.nn.softmax(logits).astype(self.dtype)
         if not self.deterministic and self.dropout_rate > 0.0:
             weights = nn.Dropout(self.dropout_rate, broadcast_dims=(-2,), deterministic=False)(weights)
-        return jnp.einsum("bhqk,bkhd->bqhd", weights, value)
+        return jnp.einsum(f"bhqk,{kv_axes}->bqhd", weights, value)
 
 
 class MlpBlock(nn.Module):
