@@ -49,7 +49,10 @@ def engine_params(config: network.T5Config) -> Any:
 
     tokens = np.ones((1, 8), np.int32)
     module = network.Transformer(config)
-    return module, nn.unbox(jax.jit(lambda: module.init(jax.random.PRNGKey(0), tokens, tokens, tokens))())["params"]
+    # The key and tokens are arguments, not constants: XLA:GPU would otherwise try to constant-fold
+    # the whole random initialisation at compile time (a base-size init did not compile in 90 s).
+    init = jax.jit(lambda key, tokens: module.init(key, tokens, tokens, tokens))
+    return module, nn.unbox(init(jax.random.PRNGKey(0), tokens))["params"]
 
 
 def timed(run: Any, repeats: int) -> tuple[float, float, Any]:
