@@ -85,6 +85,33 @@ def _claim(task_names: Sequence[str], mixture_name: str) -> None:
     _OWNED.update([*task_names, mixture_name])
 
 
+def _register_replay(
+    replay: str, name: str, fraction: float, code: int, total: float, top_k: int, features: Mapping[str, seqio.Feature]
+) -> list[tuple[str, float]]:
+    """Registers `{name}_replay_{task}` for each task of `replay`; returns their mixture rates.
+
+    The rates give the replay `fraction` of the mixture against the records' total rate `total`.
+    """
+    provider = seqio.get_mixture_or_task(replay)
+    subtasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+    names = [f"{name}_replay_{task.name}" for task in subtasks]
+    _claim(names, name)
+    for task, task_name in zip(subtasks, names, strict=True):
+        seqio.TaskRegistry.add(
+            task_name,
+            source=task.source,
+            preprocessors=[
+                *task.preprocessors,
+                functools.partial(teacher_features.no_teacher_mass, top_k=top_k),
+                functools.partial(tag_format, code=code),
+            ],
+            output_features=features,
+            metric_fns=[],
+        )
+    each = total * fraction / (1.0 - fraction) / len(names)
+    return [(task_name, each) for task_name in names]
+
+
 def _selected_formats(manifest: Mapping, formats: Sequence[str] | None, where: str) -> list[str]:
     available = manifest["formats"]
     if formats is None:
@@ -105,6 +132,9 @@ def register_distillation(
     formats: Sequence[str] | None = None,
     weights: Mapping[str, float] | None = None,
     vocabulary: seqio.Vocabulary | None = None,
+    replay: str | None = None,
+    replay_fraction: float = 0.1,
+    replay_format: str = "zs_ao",
 ) -> str:
     """Registers `{name}_{format}` tasks and the `{name}` mixture from `records_dir`; returns `name`.
 
@@ -114,7 +144,15 @@ def register_distillation(
       formats: formats to use (default: every format of the manifest that has examples).
       weights: {format: mixing rate}; default: rates by example count.
       vocabulary: the student vocabulary (default: the manifest's SentencePiece model).
+      replay: a registered task or mixture (inputs and targets in the student's vocabulary) mixed
+        in beside the records, e.g. the general tasks a specialized model should keep: each of its
+        tasks becomes `{name}_replay_{task}` with no-mass teacher rows (trained by NLL).
+      replay_fraction: the replay's share of the examples drawn (split evenly over its tasks).
+      replay_format: the format code its tokens carry, so `FormatShareWeighting` counts them with
+        that format (default zs_ao: a general task's target is an answer).
     """
+    if replay is not None and not 0.0 < replay_fraction < 1.0:
+        raise ValueError(f"replay_fraction must be in (0, 1), got {replay_fraction}")
     records_dir = os.path.abspath(records_dir)
     manifest = distill_examples.read_manifest(records_dir)
     where = os.path.join(records_dir, distill_examples.MANIFEST)
@@ -145,8 +183,10 @@ def register_distillation(
             metric_fns=[],
         )
     rate = seqio.mixing_rate_num_examples
-    seqio.MixtureRegistry.add(
-        name, [(task, rate if weights is None else weights[fmt]) for fmt, task in task_names.items()]
-    )
+    rates = [(task, rate if weights is None else weights[fmt]) for fmt, task in task_names.items()]
+    if replay is not None:
+        total = sum(int(manifest["formats"][fmt]["examples"]) for fmt in chosen) if weights is None else sum(weights.values())
+        rates += _register_replay(replay, name, replay_fraction, format_code(replay_format), total, top_k, features)
+    seqio.MixtureRegistry.add(name, rates)
     log.info("Registered distillation mixture %r from %s: %s", name, records_dir, list(task_names.values()))
     return name

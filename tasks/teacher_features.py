@@ -116,6 +116,22 @@ def teacher_top_k(element_spec: Mapping[str, tf.TensorSpec]) -> int | None:
     return int(shape[1])
 
 
+@seqio.map_over_dataset
+def no_teacher_mass(features: Mapping[str, tf.Tensor], top_k: int) -> dict[str, tf.Tensor]:
+    """Teacher rows with nothing to transfer ([len(targets), K]: id 0, `NO_MASS`) for a plain task's example.
+
+    Such an example (a replay of general tasks beside the distillation records) then trains by
+    NLL on its targets, as the EOS row of a record does. Apply it after the targets are final
+    (after `append_eos_after_trim`).
+    """
+    length = tf.shape(features["targets"])[0]
+    return {
+        **features,
+        TEACHER_IDS: tf.zeros([length, top_k], tf.int32),
+        TEACHER_LOGPROBS: tf.fill([length, top_k], tf.constant(NO_MASS, tf.float32)),
+    }
+
+
 def _encode(features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Teacher rows -> flat int32 features that seqio can pack or pad (every real entry non-zero)."""
     check = tf.debugging.assert_equal(

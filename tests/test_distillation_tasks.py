@@ -329,3 +329,27 @@ def test_token_sum_mode_gives_the_unweighted_loss_exactly(records_dir) -> None:
         expected += share * model.target_loss(logits, batch, mine)[0] / mine.sum() * tokens.sum()
     np.testing.assert_allclose(weighted, expected, rtol=1e-5)
     assert abs(float(weighted) - float(today)) > 1e-3 * abs(float(today))
+
+
+def test_replay_mixes_plain_tasks_in_with_no_mass_rows_and_their_format_code(records_dir) -> None:
+    path = records_dir[0]
+    total = sum(COUNTS.values())
+    distillation.register_distillation(path, name="replayed", replay="lab_general", replay_fraction=0.2)
+    mixture = seqio.get_mixture_or_task("replayed")
+    replayed = [task for task in mixture.tasks if "_replay_" in task.name]
+    assert {task.name.removeprefix("replayed_replay_") for task in replayed} == set(tasks.lab.general_task_names())
+    replay_rate = sum(mixture.get_rate(task) for task in replayed)
+    assert replay_rate / (replay_rate + total) == pytest.approx(0.2)
+    examples = numpy_examples(replayed[0].name, {"inputs": 64, "targets": 16})
+    assert examples and all(e["targets"][-1] == 1 for e in examples)
+    for example in examples:
+        length = len(example["targets"])
+        np.testing.assert_array_equal(example[TEACHER_IDS], np.zeros((length, K)))
+        np.testing.assert_array_equal(example[TEACHER_LOGPROBS], np.full((length, K), distill_examples.NO_MASS))
+        np.testing.assert_array_equal(example["format_ids"], np.full(length, format_code("zs_ao")))
+    rows = mixture.get_dataset({"inputs": 64, "targets": 16}, split="train", shuffle=True, seed=0).take(200)
+    drawn = [e for e in rows.as_numpy_iterator()]
+    replay_share = np.mean([bool((e[TEACHER_LOGPROBS] == distill_examples.NO_MASS).all()) for e in drawn])
+    assert 0.05 < replay_share < 0.45  # about 0.2, drawn at random
+    with pytest.raises(ValueError, match="replay_fraction"):
+        distillation.register_distillation(path, name="replayed", replay="lab_general", replay_fraction=1.0)

@@ -14,7 +14,9 @@ Tasks (each example: `inputs`, `targets`, `id`, `answer`; answers are exact stri
 * `mapping`: in-context only. Each episode draws a fresh mapping of four letters to four other
   letters; the demonstrations apply it ("Map: b d => x q") to pairs that show both letters of the
   query's new pair, so reading the demonstrations solves it and nothing else does;
-* `add`: one-step arithmetic, answer only: "Add: 12 + 7" -> "19".
+* `add`, `sub`: one-step arithmetic, answer only: "Add: 112 + 7" -> "119", "Subtract: 43 - 27"
+  -> "16" (first number 1-199, second 1-49, results never below 0: the ranges of every step of the
+  lab's chains, in distribution and out, so a chain of thought can reuse what stage 0 learned).
 
 Zero-shot inputs are the task line alone; in-context inputs put two demonstrations of the same
 task first ("input => target" lines). Every split is a fixed, seeded list (test drawn first).
@@ -27,7 +29,7 @@ import random
 import string
 from collections.abc import Callable
 
-TASKS = ("copy", "reverse", "sort", "count", "max", "mapping", "add")
+TASKS = ("copy", "reverse", "sort", "count", "max", "mapping", "add", "sub")
 ZERO_SHOT_TASKS = tuple(t for t in TASKS if t != "mapping")  # mapping is defined by its demonstrations
 FORMATS = ("zs", "ic")
 SPLIT_SIZES = {"train": 4_000, "validation": 100, "test": 200}
@@ -68,8 +70,14 @@ def _max(rng: random.Random) -> Example:
 
 
 def _add(rng: random.Random) -> Example:
-    a, b = rng.randint(1, 99), rng.randint(1, 99)
+    a, b = rng.randint(1, 199), rng.randint(1, 49)
     return f"Add: {a} + {b}", str(a + b)
+
+
+def _sub(rng: random.Random) -> Example:
+    a = rng.randint(1, 199)
+    b = rng.randint(1, min(a, 49))
+    return f"Subtract: {a} - {b}", str(a - b)
 
 
 _GENERATORS: dict[str, Callable[[random.Random], Example]] = {
@@ -79,6 +87,7 @@ _GENERATORS: dict[str, Callable[[random.Random], Example]] = {
     "count": _count,
     "max": _max,
     "add": _add,
+    "sub": _sub,
 }
 
 

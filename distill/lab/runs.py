@@ -45,6 +45,7 @@ def stage0(model_dir: str, steps: int, seed: int = 0) -> Run:
         "MIXTURE_OR_TASK_NAME": quoted("lab_general"),
         "TRAIN_STEPS": str(steps),
         "RANDOM_SEED": str(seed),
+        "TASK_FEATURE_LENGTHS": "{'inputs': 112, 'targets': 16}",  # the general suite's longest, in bytes
     }
     return Run("stage0", (STUDENT, TRAIN), bindings)
 
@@ -56,6 +57,8 @@ def teacher(model_dir: str, vocab_file: str, steps: int, seed: int = 0) -> Run:
         "TRAIN_STEPS": str(steps),
         "RANDOM_SEED": str(seed),
         "LAB_TEACHER_VOCAB": quoted(vocab_file),
+        "TASK_FEATURE_LENGTHS": "{'inputs': 136, 'targets': 56}",  # in-distribution chains, in lab pieces
+        "BATCH_SIZE": "16",
         "vocabulary.vocabulary_kind.kind": quoted(f"sentencepiece:{vocab_file}"),
     }
     return Run("teacher", (TEACHER, TRAIN), bindings)

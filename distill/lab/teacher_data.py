@@ -18,7 +18,7 @@ import time
 from distill.data import formats, lab_problems
 from distill.lab.runs import TEACHER, quoted
 
-PROMPT_DEMOS = 2  # the teacher was trained on in-context CoT with 2 demonstrations
+PROMPT_DEMOS = 1  # the teacher was trained on in-context CoT with LAB_DEMOS (1) demonstration
 
 
 def write_questions(path: str, count: int) -> str:
@@ -30,7 +30,7 @@ def write_questions(path: str, count: int) -> str:
 
 
 def write_prompt(path: str) -> str:
-    """Two CoT demonstrations from the end of the training split (never asked), in the teacher's format."""
+    """PROMPT_DEMOS CoT demonstrations from the end of the training split (never asked), in the teacher's format."""
     shots = lab_problems.problems("lab_symbols", "train")[-PROMPT_DEMOS:]
     demos = [formats.Demo(p.question, p.rationale, p.answer) for p in shots]
     with open(path, "w", encoding="utf-8") as f:
