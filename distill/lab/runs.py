@@ -18,6 +18,11 @@ STUDENT = "gin/experiments/lab/student.gin"
 TEACHER = "gin/experiments/lab/teacher.gin"
 TRAIN = "gin/experiments/lab/train.gin"
 DISTILL = "gin/experiments/lab/distill.gin"
+REPLAY = "gin/experiments/lab/replay.gin"
+# Measured maxima: general-suite inputs fit 112 bytes and targets 16; the teacher's in-context CoT
+# inputs (2 demonstrations) are at most 218 lab pieces and its chains 54.
+STAGE0_LENGTHS = "{'inputs': 112, 'targets': 16}"
+TEACHER_LENGTHS = "{'inputs': 224, 'targets': 64}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +48,7 @@ def stage0(model_dir: str, steps: int, seed: int = 0) -> Run:
     bindings = {
         "MODEL_DIR": quoted(model_dir),
         "MIXTURE_OR_TASK_NAME": quoted("lab_general"),
+        "TASK_FEATURE_LENGTHS": STAGE0_LENGTHS,
         "TRAIN_STEPS": str(steps),
         "RANDOM_SEED": str(seed),
     }
@@ -53,6 +59,7 @@ def teacher(model_dir: str, vocab_file: str, steps: int, seed: int = 0) -> Run:
     bindings = {
         "MODEL_DIR": quoted(model_dir),
         "MIXTURE_OR_TASK_NAME": quoted("lab_symbols_cot"),
+        "TASK_FEATURE_LENGTHS": TEACHER_LENGTHS,
         "TRAIN_STEPS": str(steps),
         "RANDOM_SEED": str(seed),
         "LAB_TEACHER_VOCAB": quoted(vocab_file),
