@@ -141,5 +141,7 @@ def test_demo_smoke_prints_the_lift_line(tmp_path, exported: str) -> None:
     lift = r"demo: OOD multi-step accuracy \d+\.\d% before specialization, \d+\.\d% after \(step \d+\)"
     assert re.fullmatch(lift, last)
     metrics = tmp_path / "demo" / "recipe" / "inference_eval" / "lab_words_zs_cot-metrics.jsonl"
-    assert 0 in [json.loads(line)["step"] for line in metrics.read_text().splitlines()]  # "before" is step 0
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    start = int(os.path.basename(artifacts.find(exported).stage0).split("_")[-1])
+    assert steps[0] == start and steps[-1] > start  # evaluated before training, and after
     assert (tmp_path / "demo" / "curves.png").stat().st_size > 0

@@ -32,15 +32,20 @@ class DemoScale:
 DEMO = DemoScale(questions=400, samples=2, steps=400, eval_period=100, eval_examples=32)
 SMOKE = DemoScale(questions=4, samples=1, steps=2, eval_period=2, eval_examples=2)
 EVAL_MIXTURE = "lab_ood_cot"
+EVAL_BEFORE = "gin/experiments/lab/eval_before.gin"
 
 
 def last_line(curves: results.Curves) -> str:
-    """The demo's verdict: OOD accuracy at step 0 and at the OOD-selected step."""
+    """The demo's verdict: OOD accuracy before training and at the OOD-selected step (steps counted from the start).
+
+    The run continues stage 0's step count, so its first evaluation (before training) is at stage
+    0's last step; the selected step is printed relative to it.
+    """
     row = results.summary(curves)
-    before = curves["ood"][min(curves["ood"])]
+    start = min(curves["ood"])
     return (
-        f"demo: OOD multi-step accuracy {before:.1f}% before specialization, "
-        f"{row['ood']:.1f}% after (step {row['ood_step']})"
+        f"demo: OOD multi-step accuracy {curves['ood'][start]:.1f}% before specialization, "
+        f"{row['ood']:.1f}% after (step {int(row['ood_step']) - start})"
     )
 
 
@@ -55,11 +60,11 @@ def run(out: str, artifact_dir: str, scale: DemoScale, keep_incorrect: bool = Fa
     recipe = next(arm for arm in arms.ARMS if arm.name == "recipe")
     model_dir = os.path.join(out, "recipe")
     job = arms.run(recipe, model_dir, records, found.stage0, scale.steps, scale.eval_period, seed=0)
+    job = dataclasses.replace(job, gin_files=(*job.gin_files, EVAL_BEFORE))
     job.bindings.update(
         {
             "EVAL_MIXTURE_OR_TASK_NAME": runs.quoted(EVAL_MIXTURE),
             "seqio.Evaluator.num_examples": str(scale.eval_examples),
-            "train_script.train.run_eval_before_training": "True",
         }
     )
     runs.run(job, os.path.join(out, "logs"))
