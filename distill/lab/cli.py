@@ -113,6 +113,7 @@ def baseline_eval(checkpoint: str, out_dir: str, scale: Scale, logs: str) -> str
             "MIXTURE_OR_TASK_NAME": quoted("lab_eval"),
             "SPLIT": quoted("validation"),
             "seqio.Evaluator.num_examples": str(scale.eval_examples),
+            "demo_settings.num_demos": str(teacher_data.PROMPT_DEMOS),  # as the arms' evaluation (distill.gin)
         }
         argv = Run("baseline", (STUDENT, "gin/runs/eval.gin"), bindings).argv()
         teacher_data.step("baseline", [*argv[:2], "--run_mode=eval", *argv[2:]], logs)
