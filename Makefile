@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # On a 2-core machine two workers overlap one test's compile with another's run (18m41s -> 13m58s).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo demo-lab test test-fast lint bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	rm -rf out/demo
 	$(PY) -m distill.quickstart --out out/demo
+
+# The lab's demo: the committed stage-0 model specialized by the committed teacher (docs/lab.md).
+demo-lab: $(STAMP)
+	rm -rf out/demo_lab
+	$(PY) -m distill.lab --out out/demo_lab --demo --artifacts artifacts/lab
 
 test: $(STAMP)
 	$(PY) -m ruff check .

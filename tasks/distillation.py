@@ -185,7 +185,8 @@ def register_distillation(
     rate = seqio.mixing_rate_num_examples
     rates = [(task, rate if weights is None else weights[fmt]) for fmt, task in task_names.items()]
     if replay is not None:
-        total = sum(int(manifest["formats"][fmt]["examples"]) for fmt in chosen) if weights is None else sum(weights.values())
+        counts = [int(manifest["formats"][fmt]["examples"]) for fmt in chosen]
+        total = sum(counts) if weights is None else sum(weights.values())
         rates += _register_replay(replay, name, replay_fraction, format_code(replay_format), total, top_k, features)
     seqio.MixtureRegistry.add(name, rates)
     log.info("Registered distillation mixture %r from %s: %s", name, records_dir, list(task_names.values()))

@@ -9,7 +9,8 @@
 Mixtures: `lab_general` (every general task and format: stage 0's training data and the general
 metric), `lab_math_cot` (ID and OOD, zero-shot and in-context CoT: the lab's evaluation),
 `lab_symbols_cot` (the teacher's training data: gold chains of the in-distribution form), and
-`lab_eval` (`lab_math_cot` and `lab_general`: what every stage-1 arm is evaluated on).
+`lab_eval` (`lab_math_cot` and `lab_general`: what every stage-1 arm is evaluated on), and
+`lab_ood_cot` (the OOD forms alone: what `make demo` evaluates).
 """
 
 from __future__ import annotations
@@ -50,3 +51,4 @@ def register() -> None:
     registry.add_mixture("lab_math_cot", [f"{d}_{fmt}" for d in LAB_DATASETS for fmt in COT_FORMATS])
     registry.add_mixture("lab_symbols_cot", [f"lab_symbols_{fmt}" for fmt in COT_FORMATS])
     registry.add_mixture("lab_eval", ["lab_math_cot", "lab_general"])
+    registry.add_mixture("lab_ood_cot", [f"{d}_{fmt}" for d in lab_problems.OOD_DATASETS for fmt in COT_FORMATS])

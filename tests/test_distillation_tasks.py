@@ -21,7 +21,7 @@ import pytest
 import seqio
 import tensorflow as tf
 
-import tasks  # noqa: F401 - registers the plain tasks (for the name clash)
+import tasks  # registers the plain tasks (the name clash) and the lab's general suite (replay)
 from distill.contracts import distill_examples
 from distill.contracts.format_ids import DECODER_FORMAT_IDS, format_code
 from distill.data import data_dir

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+import urllib.request
 
+import ml_dtypes
+import numpy as np
 import pytest
 
 from distill.contracts import distill_examples, teacher_records
-from distill.lab import results
+from distill.lab import artifacts, results, runs, teacher_data
 from tests.support import REPO_ROOT
 
 
@@ -47,29 +51,97 @@ def test_groups_selection_and_table(tmp_path) -> None:
     assert math.isnan(results.mean_std([math.nan])[0])
 
 
-@pytest.mark.e2e
-def test_lab_smoke_runs_every_stage(tmp_path) -> None:
-    out = tmp_path / "lab"
-    argv = [sys.executable, "-m", "distill.lab", "--out", str(out), "--smoke", "--seeds", "1", "--arms", "recipe"]
-    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+def run_lab(*args: str, timeout: int = 1200) -> str:
+    """`python -m distill.lab ARGS` from the repository root; returns its stdout (asserting success)."""
+    argv = [sys.executable, "-m", "distill.lab", *args]
+    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    for stage in (
-        "[vocab]",
-        "[stage0]",
-        "[teacher]",
-        "[serve]",
-        "[generate]",
-        "[build]",
-        "[baseline]",
-        "[recipe-seed0]",
-    ):
-        assert stage in proc.stdout
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> str:
+    """Stage 0 and the teacher at smoke size, exported as the committed artifacts are (`--export`)."""
+    root = tmp_path_factory.mktemp("lab_artifacts")
+    stdout = run_lab("--out", str(root / "runs"), "--smoke", "--export", str(root / "artifacts"))
+    for stage in ("[vocab]", "[stage0]", "[teacher]", "lab: exported"):
+        assert stage in stdout
+    return str(root / "artifacts")
+
+
+def committed_artifacts() -> str:
+    path = os.path.join(REPO_ROOT, "artifacts", "lab")
+    if not os.path.isdir(path):
+        pytest.skip("artifacts/lab is not committed yet (python -m distill.lab --export artifacts/lab)")
+    return path
+
+
+def assert_loads_and_serves(directory: str) -> None:
+    """Stage 0 restores into the student; the teacher answers a completion with top-5 log-probs over HTTP."""
+    from distill.engine import checkpoints
+    from distill.serve.loading import load_model, load_params
+
+    found = artifacts.find(directory)
+    leaves = checkpoints.open_params(found.teacher)
+    assert leaves and all(leaf.dtype == ml_dtypes.bfloat16 for leaf in leaves.values())  # params only, bf16
+    assert not any("param_states" in name for name in leaves)
+    student = load_model([os.path.join(REPO_ROOT, runs.STUDENT)], [], [REPO_ROOT])
+    params, step = load_params(student, found.stage0)
+    assert step > 0 and params["decoder"]["logits_dense"]["kernel"].dtype == np.float32
+    log = os.path.join(directory, "..", "serve_test.log")
+    with teacher_data.TeacherServer(found.teacher, found.vocab_file, log) as server:
+        body = {"model": "lab-teacher", "prompt": "Q: 3 + 4 = ?\nLet's think step by step", "max_tokens": 8}
+        request = urllib.request.Request(
+            f"{server.url}/completions",
+            data=json.dumps({**body, "logprobs": 5, "temperature": 0}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=300) as response:
+            choice = json.loads(response.read())["choices"][0]
+    top = choice["logprobs"]["top_logprobs"]
+    assert top and all(len(alternatives) == 5 for alternatives in top)
+
+
+@pytest.mark.e2e
+def test_exported_artifacts_load_and_serve(exported: str) -> None:
+    assert_loads_and_serves(exported)
+
+
+@pytest.mark.e2e
+def test_committed_artifacts_load_and_serve() -> None:
+    directory = committed_artifacts()
+    assert_loads_and_serves(directory)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(directory) for f in files)
+    assert size <= 20 * 2**20
+
+
+@pytest.mark.e2e
+def test_lab_smoke_runs_every_stage(tmp_path, exported: str) -> None:
+    out = tmp_path / "lab"
+    stdout = run_lab("--out", str(out), "--smoke", "--seeds", "1", "--arms", "recipe,replay", "--artifacts", exported)
+    for stage in ("[serve]", "[generate]", "[build]", "[baseline]", "[recipe-seed0]", "[replay-seed0]"):
+        assert stage in stdout
     samples = list(teacher_records.read(str(out / "data" / "teacher.jsonl")))
     assert samples and all(s["tokens"] and len(s["tokens"][0]["top"]) == 5 for s in samples)  # top-k over HTTP
     assert all(s["model"] == "lab-teacher" for s in samples)
     manifest = distill_examples.read_manifest(str(out / "data" / "records"))
     assert manifest["vocabulary"] == distill_examples.BYTE_VOCABULARY
     lab = json.loads((out / "lab.json").read_text())
-    assert set(lab["rows"]) == {"baseline", "recipe"}
-    assert lab["curves"]["recipe"]["0"]["ood"]  # evaluated during training, on OOD tasks
-    assert "| recipe | 1 |" in (out / "lab.md").read_text()
+    assert set(lab["rows"]) == {"baseline", "recipe", "replay"}
+    assert lab["curves"]["recipe"]["0"]["ood"] and lab["curves"]["replay"]["0"]["general"]
+    text = (out / "lab.md").read_text()
+    assert "| recipe | 1 |" in text and "](figures/tradeoff.png)" in text
+    assert (out / "figures" / "recipe_curves.png").stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_demo_smoke_prints_the_lift_line(tmp_path, exported: str) -> None:
+    stdout = run_lab("--out", str(tmp_path / "demo"), "--demo", "--smoke", "--artifacts", exported)
+    last = stdout.strip().splitlines()[-1]
+    lift = r"demo: OOD multi-step accuracy \d+\.\d% before specialization, \d+\.\d% after \(step \d+\)"
+    assert re.fullmatch(lift, last)
+    metrics = tmp_path / "demo" / "recipe" / "inference_eval" / "lab_words_zs_cot-metrics.jsonl"
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    start = int(os.path.basename(artifacts.find(exported).stage0).split("_")[-1])
+    assert steps[0] == start and steps[-1] > start  # evaluated before training, and after
+    assert (tmp_path / "demo" / "curves.png").stat().st_size > 0

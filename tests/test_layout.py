@@ -37,6 +37,8 @@ ALLOWED = {
     ("quickstart", "generate"): "the stand-in teacher writes its records",
     ("quickstart", "report"): "the quickstart prints the report",
     ("lab", "report"): "the lab reads evaluation metrics with the report's readers",
+    ("lab", "convert"): "the exported artifacts are written as convert writes params-only checkpoints",
+    ("lab", "engine"): "the exported artifacts are read from engine checkpoints",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from distill.lab.runs import DISTILL, STUDENT, Run, quoted
+from distill.lab.runs import DISTILL, REPLAY, STUDENT, Run, quoted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Arm:
     formats: tuple[str, ...] | None = None  # None: all four
     dm_weight: float = 1.0
     from_stage0: bool = True
+    gin_files: tuple[str, ...] = ()  # after distill.gin, e.g. the replay mixture
 
 
 ARMS = (
@@ -26,6 +27,7 @@ ARMS = (
     Arm("recipe", "the paper's recipe: four formats, distribution matching"),
     Arm("zero_shot", "zero-shot formats only (zs_ao, zs_cot)", formats=("zs_ao", "zs_cot")),
     Arm("sample_matching", "four formats, sample matching (DM_WEIGHT = 0)", dm_weight=0.0),
+    Arm("replay", "the recipe plus 10% replay of the general suite", gin_files=(REPLAY,)),
     Arm("scratch", "the recipe from a random start (the T5-vs-FlanT5 start)", from_stage0=False),
 )
 BASELINE = "baseline"  # stage 0, not specialized
@@ -45,4 +47,4 @@ def run(
         "DISTILL_FORMATS": repr(arm.formats) if arm.formats else "None",
         "INITIAL_CHECKPOINT_PATH": quoted(stage0_checkpoint) if arm.from_stage0 else "None",
     }
-    return Run(f"{arm.name}-seed{seed}", (STUDENT, DISTILL), bindings)
+    return Run(f"{arm.name}-seed{seed}", (STUDENT, DISTILL, *arm.gin_files), bindings)

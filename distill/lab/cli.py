@@ -2,6 +2,9 @@
 
     python -m distill.lab --out out/lab                 # the full lab (stage 0, teacher, all arms, 3 seeds)
     python -m distill.lab --out /tmp/lab --smoke        # every stage wired, a few steps each (CI)
+    python -m distill.lab --out out/lab_artifacts --export artifacts/lab   # stage 0 + teacher, params only
+    python -m distill.lab --out out/lab --artifacts artifacts/lab          # the lab from those
+    python -m distill.lab --out out/demo --demo --artifacts artifacts/lab  # make demo (distill/lab/demo.py)
 
 1. vocab:    the teacher's SentencePiece model, trained on the lab corpus (`distill.lab.vocab`);
 2. stage 0:  a byte-level student learns the general suite (`lab_general`): the FlanT5 analog;
@@ -24,7 +27,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from distill.lab import arms, results, runs, teacher_data, vocab
+from distill.lab import arms, artifacts, demo, figures, results, runs, teacher_data, vocab
 from distill.lab.runs import STUDENT, Run, quoted
 
 
@@ -54,6 +57,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stage0", help="a stage-0 checkpoint to use instead of training one")
     parser.add_argument("--teacher", help="a teacher checkpoint to use instead of training one (with --vocab-file)")
     parser.add_argument("--vocab-file", help="the teacher's SentencePiece model (default: trained into --out)")
+    parser.add_argument("--artifacts", help="start from exported stage 0, teacher and vocabulary (--export's DIR)")
+    parser.add_argument("--export", metavar="DIR", help="train stage 0 and the teacher, write them to DIR, stop")
+    parser.add_argument("--stage0-steps", type=int, help="stage-0 training steps (default: the scale's)")
+    parser.add_argument("--teacher-steps", type=int, help="teacher training steps (default: the scale's)")
+    parser.add_argument("--demo", action="store_true", help="make demo: specialize --artifacts' stage 0, one seed")
     args = parser.parse_args(argv)
     known = {a.name for a in arms.ARMS}
     args.arms = [a for a in args.arms.split(",") if a]
@@ -61,6 +69,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--arms: unknown {sorted(set(args.arms) - known)}; choose from {sorted(known)}")
     if args.teacher and not args.vocab_file:
         parser.error("--teacher needs --vocab-file (the vocabulary it was trained with)")
+    if args.demo and not args.artifacts:
+        parser.error("--demo needs --artifacts (python -m distill.lab --export DIR writes them)")
+    if args.artifacts:
+        if args.stage0 or args.teacher or args.vocab_file or args.export:
+            parser.error("--artifacts replaces --stage0, --teacher and --vocab-file (and cannot be exported again)")
+        found = artifacts.find(args.artifacts)
+        args.stage0, args.teacher, args.vocab_file = found.stage0, found.teacher, found.vocab_file
     return args
 
 
@@ -98,6 +113,7 @@ def baseline_eval(checkpoint: str, out_dir: str, scale: Scale, logs: str) -> str
             "MIXTURE_OR_TASK_NAME": quoted("lab_eval"),
             "SPLIT": quoted("validation"),
             "seqio.Evaluator.num_examples": str(scale.eval_examples),
+            "demo_settings.num_demos": str(teacher_data.PROMPT_DEMOS),  # as the arms' evaluation (distill.gin)
         }
         argv = Run("baseline", (STUDENT, "gin/runs/eval.gin"), bindings).argv()
         teacher_data.step("baseline", [*argv[:2], "--run_mode=eval", *argv[2:]], logs)
@@ -106,7 +122,13 @@ def baseline_eval(checkpoint: str, out_dir: str, scale: Scale, logs: str) -> str
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.demo:
+        scale_ = demo.SMOKE if args.smoke else demo.DEMO
+        demo.run(args.out, args.artifacts, scale_, keep_incorrect=args.smoke)
+        return 0
     scale = SMOKE if args.smoke else FULL
+    steps = {"stage0_steps": args.stage0_steps, "teacher_steps": args.teacher_steps}
+    scale = dataclasses.replace(scale, **{k: v for k, v in steps.items() if v is not None})
     out, start = os.path.abspath(args.out), time.monotonic()
     logs = os.path.join(out, "logs")
     os.makedirs(logs, exist_ok=True)
@@ -119,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     teacher = args.teacher or trained(
         scaled(runs.teacher(teacher_dir, vocab_file, scale.teacher_steps), scale), teacher_dir, logs
     )
+    if args.export:
+        exported = artifacts.export(args.export, artifacts.Artifacts(stage0, teacher, vocab_file))
+        print(f"lab: exported {exported}", flush=True)
+        return 0
     records = os.path.join(out, "data", "records")
     if not os.path.exists(os.path.join(records, "manifest.json")):
         data = os.path.join(out, "data")
@@ -134,5 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             curves.setdefault(arm.name, {})[seed] = results.read_curves(os.path.join(model_dir, "inference_eval"))
     settings = {**dataclasses.asdict(scale), "seeds": args.seeds, "minutes": round((time.monotonic() - start) / 60, 1)}
     print(results.write(out, curves, settings), flush=True)
+    first_seeds = {name: os.path.join(out, "arms", name, "seed0") for name in args.arms}
+    figures.write_all(out, curves, first_seeds)
     print(f"lab: {out}/lab.md ({settings['minutes']} min)", flush=True)
     return 0

@@ -18,6 +18,11 @@ STUDENT = "gin/experiments/lab/student.gin"
 TEACHER = "gin/experiments/lab/teacher.gin"
 TRAIN = "gin/experiments/lab/train.gin"
 DISTILL = "gin/experiments/lab/distill.gin"
+REPLAY = "gin/experiments/lab/replay.gin"
+# Measured maxima: general-suite inputs fit 112 bytes and targets 16; the teacher's in-context CoT
+# inputs (1 demonstration, LAB_DEMOS) are at most 129 lab pieces and its chains 54.
+STAGE0_LENGTHS = "{'inputs': 112, 'targets': 16}"
+TEACHER_LENGTHS = "{'inputs': 136, 'targets': 56}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +48,9 @@ def stage0(model_dir: str, steps: int, seed: int = 0) -> Run:
     bindings = {
         "MODEL_DIR": quoted(model_dir),
         "MIXTURE_OR_TASK_NAME": quoted("lab_general"),
+        "TASK_FEATURE_LENGTHS": STAGE0_LENGTHS,
         "TRAIN_STEPS": str(steps),
         "RANDOM_SEED": str(seed),
-        "TASK_FEATURE_LENGTHS": "{'inputs': 112, 'targets': 16}",  # the general suite's longest, in bytes
     }
     return Run("stage0", (STUDENT, TRAIN), bindings)
 
@@ -54,10 +59,10 @@ def teacher(model_dir: str, vocab_file: str, steps: int, seed: int = 0) -> Run:
     bindings = {
         "MODEL_DIR": quoted(model_dir),
         "MIXTURE_OR_TASK_NAME": quoted("lab_symbols_cot"),
+        "TASK_FEATURE_LENGTHS": TEACHER_LENGTHS,
         "TRAIN_STEPS": str(steps),
         "RANDOM_SEED": str(seed),
         "LAB_TEACHER_VOCAB": quoted(vocab_file),
-        "TASK_FEATURE_LENGTHS": "{'inputs': 136, 'targets': 56}",  # in-distribution chains, in lab pieces
         "BATCH_SIZE": "16",
         "vocabulary.vocabulary_kind.kind": quoted(f"sentencepiece:{vocab_file}"),
     }

@@ -143,3 +143,12 @@ def consistency_figure(run: RunSummary) -> Figure | None:
     )
     ax.set(ylabel="test accuracy (%)", title=f"{run.name}: self-consistency")
     return figure
+
+
+def bars_figure(categories: Sequence[str], series: dict[str, list[float | None]], title: str) -> Figure:
+    """Grouped bars of accuracies (a group per category, a bar per series), e.g. the lab's math versus general."""
+    figure = Figure(figsize=(max(7, len(series) * 1.2), 4.5))
+    ax = figure.subplots()
+    _bars(ax, categories, series)
+    ax.set(ylabel="accuracy (%)", title=title)
+    return figure
