@@ -42,8 +42,9 @@ class Scale:
     eval_examples: int
 
 
+# Sized so that the records and 6 arms x 3 seeds run in about 75 minutes on 2 CPU cores (docs/lab.md).
 FULL = Scale(
-    stage0_steps=3000, teacher_steps=3000, questions=1500, samples=4, arm_steps=600, eval_period=100, eval_examples=50
+    stage0_steps=1500, teacher_steps=2000, questions=1000, samples=4, arm_steps=300, eval_period=100, eval_examples=40
 )
 SMOKE = Scale(stage0_steps=4, teacher_steps=4, questions=8, samples=2, arm_steps=4, eval_period=2, eval_examples=4)
 
@@ -79,12 +80,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def scaled(job: Run, scale: Scale) -> Run:
+def scaled(job: Run, scale: Scale, eval_period: int | None = None) -> Run:
+    """`job` with the scale's evaluation settings (`eval_period`: stage 0 and the teacher evaluate rarely)."""
     return dataclasses.replace(
         job,
         bindings={
             **job.bindings,
-            "EVAL_PERIOD": str(scale.eval_period),
+            "EVAL_PERIOD": str(eval_period or scale.eval_period),
             "seqio.Evaluator.num_examples": str(scale.eval_examples),
         },
     )
@@ -137,9 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[vocab] training {vocab_file}", flush=True)
         vocab.train(vocab_file)
     stage0_dir, teacher_dir = os.path.join(out, "stage0"), os.path.join(out, "teacher")
-    stage0 = args.stage0 or trained(scaled(runs.stage0(stage0_dir, scale.stage0_steps), scale), stage0_dir, logs)
+    stage0_job = scaled(
+        runs.stage0(stage0_dir, scale.stage0_steps), scale, max(scale.stage0_steps // 3, scale.eval_period)
+    )
+    stage0 = args.stage0 or trained(stage0_job, stage0_dir, logs)
+    teacher_job = runs.teacher(teacher_dir, vocab_file, scale.teacher_steps)
     teacher = args.teacher or trained(
-        scaled(runs.teacher(teacher_dir, vocab_file, scale.teacher_steps), scale), teacher_dir, logs
+        scaled(teacher_job, scale, max(scale.teacher_steps // 4, scale.eval_period)), teacher_dir, logs
     )
     if args.export:
         exported = artifacts.export(args.export, artifacts.Artifacts(stage0, teacher, vocab_file))
