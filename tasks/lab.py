@@ -21,6 +21,10 @@ from tasks import registry
 LAB_DATASETS = tuple(lab_problems.FORMS)
 LAB_SPLITS = tuple(lab_problems.SPLIT_SIZES)
 COT_FORMATS = ("zs_cot", "ic_cot")
+# Stage 0 draws one-step arithmetic twice as often as each other general task: it is the skill the
+# chains of thought reuse, and a tiny model needs many examples of it (each task still counts once
+# in the general metric).
+ARITHMETIC_RATE = 2.0
 
 
 def _general_dataset_fn(task: str, fmt: str):
@@ -47,7 +51,9 @@ def register() -> None:
         registry.add_task(
             f"lab_general_{task}_{fmt}", fn, tuple(general_suite.SPLIT_SIZES), None, general_suite.exact_match
         )
-    registry.add_mixture("lab_general", general_task_names())
+    arithmetic = ("add", "sub")
+    general = [(name, ARITHMETIC_RATE if name.split("_")[2] in arithmetic else 1.0) for name in general_task_names()]
+    registry.add_mixture("lab_general", general)
     registry.add_mixture("lab_math_cot", [f"{d}_{fmt}" for d in LAB_DATASETS for fmt in COT_FORMATS])
     registry.add_mixture("lab_symbols_cot", [f"lab_symbols_{fmt}" for fmt in COT_FORMATS])
     registry.add_mixture("lab_eval", ["lab_math_cot", "lab_general"])

@@ -89,7 +89,8 @@ def add_task(name: str, dataset_fn: Callable, task_splits: tuple[str, ...], post
     )
 
 
-def add_mixture(name: str, task_names: list[str]) -> None:
+def add_mixture(name: str, task_names: list) -> None:
+    """`task_names`: names (rate 1) or (name, rate) pairs."""
     if name not in seqio.MixtureRegistry.names():
         seqio.MixtureRegistry.add(name, task_names, default_rate=1.0)
 

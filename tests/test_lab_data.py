@@ -38,8 +38,10 @@ def test_ood_forms_differ_from_the_trained_form_in_surface_not_skill() -> None:
     symbols, words, large = (lab_problems.problems(d, "test") for d in ("lab_symbols", "lab_words", "lab_large"))
     assert all(p.question.endswith(" = ?") and "Start" not in p.question for p in symbols)
     assert all(p.question.startswith("Start with ") and "=" not in p.question for p in words)
-    assert all(int(p.question.split()[0]) >= 50 for p in large)
-    assert max(int(p.question.split()[0]) for p in symbols) < 50
+    low, high = lab_problems.FORMS["lab_symbols"].start[1], lab_problems.FORMS["lab_large"].start[0]
+    assert low < high
+    assert all(int(p.question.split()[0]) >= high for p in large)
+    assert max(int(p.question.split()[0]) for p in symbols) <= low
 
 
 @pytest.mark.parametrize(("task", "fmt"), general_suite.task_formats())

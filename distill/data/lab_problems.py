@@ -6,11 +6,12 @@ line per step ("12 + 7 = 19."), which a small byte-level T5 can learn, while ans
 chain in one forward pass is hard for it. The skill is the same in every form; the surface is
 not, as the paper's out-of-distribution sets are other datasets of the same skill:
 
-* `lab_symbols` (in distribution: the teacher's questions): "12 + 7 - 5 = ?", start 1-49,
-  operands 1-29;
+* `lab_symbols` (in distribution: the teacher's questions): "12 + 7 - 5 = ?", start 1-29,
+  operands 1-9 (small numbers: a tiny model learns their sums within the lab's minutes);
 * `lab_words` (OOD, reworded): "Start with 12. Add 7. Take away 5. What is the result?", the same
   ranges;
-* `lab_large` (OOD, other operand range): symbols, start 50-99, operands 10-49.
+* `lab_large` (OOD, other range): symbols, start 30-69, operands 1-9, so every value is larger than
+  the trained form's.
 
 Every form has 2-3 steps, like the training data: length alone is a poor split (a small model
 that learned 3 steps writes 3 steps). The rationale is the same in every form, so a model that
@@ -43,9 +44,9 @@ class Form:
 
 
 FORMS = {
-    "lab_symbols": Form(start=(1, 49), operand=(1, 29), words=False),
-    "lab_words": Form(start=(1, 49), operand=(1, 29), words=True),
-    "lab_large": Form(start=(50, 99), operand=(10, 49), words=False),
+    "lab_symbols": Form(start=(1, 29), operand=(1, 9), words=False),
+    "lab_words": Form(start=(1, 29), operand=(1, 9), words=True),
+    "lab_large": Form(start=(30, 69), operand=(1, 9), words=False),
 }
 ID_DATASETS = ("lab_symbols",)
 OOD_DATASETS = ("lab_words", "lab_large")
