@@ -54,7 +54,7 @@ class Limits:
     max_top_logprobs: int
     vocab_size: int  # the input vocabulary's own size (the model's embedding table is padded beyond it)
     max_request_choices: int = 256  # prompts x n
-    max_response_bytes: int = 16 * 2**20  # bounds `openai_responses.size_bound`
+    max_response_bytes: int = 16 * 2**20  # bounds `Request.size_bound`
 
 
 @dataclasses.dataclass(frozen=True)
