@@ -204,3 +204,19 @@ def test_align_bench_tiny_run_writes_json(tmp_path) -> None:
         assert row["samples_per_s_wall"] > 0 and 0 < row["transferred_fraction"] < 1
     assert report["agreement"]["fast_equal"] == report["agreement"]["dtw_positions"] > 0
     assert report["results"][3]["examples"] == report["results"][4]["examples"]
+
+
+@pytest.mark.e2e
+def test_serve_load_bench_tiny_run_writes_json(tmp_path) -> None:
+    """The server-load benchmark for seconds: clients, slow and cancelling floods all reported (no timing asserted)."""
+    out = tmp_path / "serve_load.json"
+    args = ["--clients", "2", "--duration", "2", "--slow", "3", "--cancelled", "2", "--request_timeout_s", "2"]
+    args += ["--max_connections", "4"]  # the slow flood takes the slots the clients do not: some 503s
+    _, report = run_bench("serve_load.py", args, out)
+    result = report["result"]
+    assert result["requests"] > 0 and sum(result["statuses"].values()) == result["requests"]
+    assert sum(result["slow_connections"].values()) == 3 and "still_open" not in result["slow_connections"]
+    assert set(result["slow_connections"]) <= {"408", "503", "closed"}
+    assert result["cancelled_requests"] == {"sent": 2}
+    assert result["server"]["peak_threads"] > 0 and result["server"]["peak_rss_mb"] > 0
+    assert set(report["acceptance"]) >= {"no_5xx", "threads_bounded", "plain_after_within_2x_idle"}

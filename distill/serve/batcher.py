@@ -7,6 +7,11 @@ batch decodes are picked up by the next one. Batch size, input length and decode
 padded up to the configured buckets, so the number of compiled programs is bounded by the
 number of bucket combinations (x2: with and without top-logprob alternatives) however
 requests vary. A failing decode fails only the jobs in that batch; the worker keeps going.
+
+The queue holds at most `max_queued_rows` rows (`submit` raises `QueueFullError` beyond it), and a
+cancelled job's rows are dropped when the worker reaches them, never decoded. If the worker
+itself dies (a `BaseException`), every waiting job fails at once with `WorkerDeadError` and so does
+every later `submit`, so no request waits on a thread that is gone.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
 import numpy as np
@@ -71,6 +76,14 @@ class Generation:
     ended: bool  # stopped at EOS (else at max_tokens)
 
 
+class QueueFullError(Exception):
+    """Taking a job's rows would put more than `max_queued_rows` rows in the queue."""
+
+
+class WorkerDeadError(Exception):
+    """The decode worker thread has stopped; nothing submitted will be decoded."""
+
+
 class Job:
     """The rows of one request; `future` resolves to their `Generation`s in order."""
 
@@ -79,18 +92,21 @@ class Job:
         self.results: list[Generation | None] = [None] * len(self.rows)
         self.remaining = len(self.rows)
         self.future: Future = Future()
+        self.cancelled = False
+        self.queued = 0  # rows still in the batcher's queue (guarded by the batcher's lock)
         self._lock = threading.Lock()
 
     def set(self, index: int, generation: Generation) -> None:
         with self._lock:
             self.results[index] = generation
             self.remaining -= 1
-            finished = self.remaining == 0
-        if finished and not self.future.done():
-            self.future.set_result(self.results)
+            if self.remaining == 0 and not self.future.done():
+                self.future.set_result(self.results)
 
     def fail(self, error: BaseException) -> None:
-        if not self.future.done():
+        with self._lock:
+            if self.future.done():
+                return
             self.future.set_exception(error)
 
 
@@ -101,43 +117,106 @@ class Batcher:
     """Owns the request queue, the decode worker thread and the serving counters."""
 
     def __init__(
-        self, decode_fn: DecodeFn, buckets: Buckets, eos_id: int, max_top_logprobs: int, batch_wait_s: float
+        self,
+        decode_fn: DecodeFn,
+        buckets: Buckets,
+        eos_id: int,
+        max_top_logprobs: int,
+        batch_wait_s: float,
+        max_queued_rows: int = 1024,
     ) -> None:
         self.decode_fn, self.buckets, self.eos_id = decode_fn, buckets, eos_id
-        self.max_top_logprobs, self.batch_wait_s = max_top_logprobs, batch_wait_s
+        self.max_top_logprobs, self.batch_wait_s, self.max_queued_rows = max_top_logprobs, batch_wait_s, max_queued_rows
         self._queue: queue.Queue[tuple[Job, int] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._shapes: set[tuple[int, int, int, int]] = set()
-        self.stats = {"requests": 0, "rows": 0, "decode_batches": 0, "padded_rows": 0, "decode_seconds": 0.0}
+        self._queued_rows = 0  # rows of live (not cancelled) jobs in the queue
+        self._dead = False
+        self._decoding: list[tuple[Job, int]] = []
+        self.stats = {
+            "requests": 0,
+            "rows": 0,
+            "decoded_rows": 0,
+            "cancelled_rows": 0,
+            "refused_rows": 0,
+            "decode_batches": 0,
+            "padded_rows": 0,
+            "decode_seconds": 0.0,
+        }
         self._thread = threading.Thread(target=self._work, name="decode-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: Sequence[Row]) -> Future:
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread is running (and so will decode what is submitted)."""
+        return self._thread.is_alive() and not self._dead
+
+    def submit(self, rows: Sequence[Row]) -> Job:
+        """Queues a job's rows; raises `QueueFullError` or `WorkerDeadError` rather than queue what would wait."""
         job = Job(rows)
         with self._lock:
+            if self._dead or not self._thread.is_alive():
+                raise WorkerDeadError("the decode worker has stopped")
+            if self._queued_rows + len(job.rows) > self.max_queued_rows:
+                self.stats["refused_rows"] += len(job.rows)
+                raise QueueFullError(
+                    f"{self._queued_rows} rows are queued; {len(job.rows)} more would pass max_queued_rows "
+                    f"({self.max_queued_rows})"
+                )
             self.stats["requests"] += 1
-            self.stats["rows"] += len(rows)
-        for index in range(len(job.rows)):
-            self._queue.put((job, index))
-        return job.future
+            self.stats["rows"] += len(job.rows)
+            self._queued_rows += len(job.rows)
+            job.queued = len(job.rows)
+            for index in range(len(job.rows)):
+                self._queue.put((job, index))
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """Its rows still queued are dropped unread (the client has gone or stopped waiting)."""
+        with self._lock:
+            if job.cancelled:
+                return
+            job.cancelled = True
+            self._queued_rows -= job.queued
+            self.stats["cancelled_rows"] += job.queued
+        job.fail(CancelledError())
 
     def metrics(self) -> dict[str, Any]:
         with self._lock:
-            return {**self.stats, "compiled_shapes": len(self._shapes), "queued_rows": self._queue.qsize()}
+            return {
+                **self.stats,
+                "compiled_shapes": len(self._shapes),
+                "queued_rows": self._queued_rows,
+                "worker_alive": self.alive,
+            }
 
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
+    def _next(self, timeout: float | None) -> tuple[Job, int] | None:
+        """The next live row (cancelled jobs' rows are skipped); None at stop. Raises queue.Empty at timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            item = self._queue.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0))
+            if item is None:
+                return None
+            job, _ = item
+            with self._lock:
+                job.queued -= 1
+                if not job.cancelled:
+                    self._queued_rows -= 1
+                    return item
+
     def _take(self) -> list[tuple[Job, int]] | None:
-        first = self._queue.get()
+        first = self._next(None)
         if first is None:
             return None
         taken = [first]
         deadline = time.monotonic() + self.batch_wait_s
         while len(taken) < self.buckets.batch[-1]:
             try:
-                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+                item = self._next(max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
                 break
             if item is None:
@@ -147,13 +226,36 @@ class Batcher:
         return taken
 
     def _work(self) -> None:
-        while (taken := self._take()) is not None:
+        try:
+            while (taken := self._take()) is not None:
+                self._decoding = taken
+                try:
+                    self._decode(taken)
+                except Exception as error:  # One bad batch must not stop the server.
+                    log.exception("decode batch failed")
+                    for job in {id(job): job for job, _ in taken}.values():
+                        job.fail(error)
+                self._decoding = []
+        except BaseException:
+            log.critical("the decode worker died; every request now fails with 503", exc_info=True)
+        finally:
+            self._fail_all(WorkerDeadError("the decode worker has stopped"))
+
+    def _fail_all(self, error: Exception) -> None:
+        """Fails the jobs being decoded and every queued one; later submits raise (`_dead`)."""
+        with self._lock:
+            self._dead = True
+            self._queued_rows = 0
+        jobs = [job for job, _ in self._decoding]
+        while True:
             try:
-                self._decode(taken)
-            except Exception as error:  # One bad batch must not stop the server.
-                log.exception("decode batch failed")
-                for job in {id(job): job for job, _ in taken}.values():
-                    job.fail(error)
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                jobs.append(item[0])
+        for job in jobs:
+            job.fail(error)
 
     def _decode(self, taken: list[tuple[Job, int]]) -> None:
         rows = [job.rows[index] for job, index in taken]
@@ -178,6 +280,7 @@ class Batcher:
             self._shapes.add((size, in_length, length, top_k))
             self.stats["decode_batches"] += 1
             self.stats["padded_rows"] += size - len(rows)
+            self.stats["decoded_rows"] += len(rows)
             self.stats["decode_seconds"] += time.monotonic() - start
         for i, (job, index) in enumerate(taken):
             job.set(index, self._generation(out, i, rows[i].max_tokens))

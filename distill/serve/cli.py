@@ -9,9 +9,10 @@ Flags follow T5X's: repeatable `--gin_file`, `--gin_bindings`, `--gin.NAME=VALUE
 any macro, e.g. `--gin.ACTIVATION_DTYPE=\\"float32\\"` for float32 logprobs).
 
 It is built on the standard library (`ThreadingHTTPServer`): handler threads validate and
-tokenize, and one worker thread (`serving.batcher`) decodes the rows of all waiting requests
-together. No API key is checked; an `Authorization` header is accepted and never logged
-(only the request line and status are).
+tokenize, and one worker thread (`distill.serve.batcher`) decodes the rows of all waiting requests
+together; the limits flags bound connections, queued rows, time and response size. No API
+key is checked; an `Authorization` header is accepted and never logged (only the escaped
+request line and status are).
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--decode_length_buckets", type=_ints, default=(32, 64, 128, 256))
     parser.add_argument("--batch_wait_ms", type=float, default=5.0, help="Wait for more requests after the first.")
     parser.add_argument("--seed", type=int, default=0, help="Seeds requests that give no 'seed'.")
+    limits = parser.add_argument_group("limits (docs/serving.md: what a client sees at each)")
+    limits.add_argument(
+        "--request_timeout_s",
+        type=float,
+        default=30.0,
+        help="A connection must send a whole request within this (else it is closed); a request waits at most "
+        "this long for its rows to decode (else 503).",
+    )
+    limits.add_argument("--max_connections", type=int, default=256, help="Open connections; beyond: 503, closed.")
+    limits.add_argument("--max_queued_rows", type=int, default=1024, help="Rows waiting to decode; beyond: 429.")
+    limits.add_argument("--max_request_choices", type=int, default=256, help="prompts x n per request; beyond: 400.")
+    limits.add_argument("--max_response_mb", type=float, default=16.0, help="A response's size bound; beyond: 400.")
     args = parser.parse_args(gin_utils.rewrite_gin_args(list(argv)))
     if not args.gin_file:
         parser.error("--gin_file is required (the model gin, e.g. gin/models/byt5/small.gin)")
@@ -62,17 +75,22 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         buckets = Buckets(args.batch_buckets, args.input_length_buckets, args.decode_length_buckets)
+        config = ServeConfig(
+            host=args.host,
+            port=args.port,
+            model_name=args.model_name or default_model_name(args.checkpoint),
+            batch_wait_s=args.batch_wait_ms / 1000.0,
+            seed=args.seed,
+            request_timeout_s=args.request_timeout_s,
+            max_connections=args.max_connections,
+            max_queued_rows=args.max_queued_rows,
+            max_request_choices=args.max_request_choices,
+            max_response_mb=args.max_response_mb,
+        )
         model = load_model(args.gin_file, args.gin_bindings, args.gin_search_paths)
     except (gin_utils.GinConfigError, ValueError) as error:
         sys.exit(f"configuration error: {error}")
     params, step = load_params(model, args.checkpoint)
-    config = ServeConfig(
-        host=args.host,
-        port=args.port,
-        model_name=args.model_name or default_model_name(args.checkpoint),
-        batch_wait_s=args.batch_wait_ms / 1000.0,
-        seed=args.seed,
-    )
     server = Server(model, params, config, buckets, step)
     print(f"Serving {config.model_name} (step {step}) at {server.url}/v1", flush=True)
     try:

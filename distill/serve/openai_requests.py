@@ -18,30 +18,43 @@ from distill.serve.batcher import Generation, Row
 from distill.serve.tokens import TokenTable
 
 MAX_N = 128
-MAX_CHOICES = 1024  # prompts x n in one request
 MAX_STOP = 4
+# Response size as JSON, for `Request.size_bound`: per choice; per token its text; with log-probs, per
+# token its token string, log-prob and offset, and per entry (the chosen token and each alternative)
+# its token string and log-prob (and for chat its bytes).
+CHOICE_BYTES, TOKEN_TEXT_BYTES, LOGPROB_TOKEN_BYTES = 200, 8, 48
+COMPLETION_LOGPROB_BYTES, CHAT_LOGPROB_BYTES = 40, 96
 
 
 class RequestError(Exception):
     """A client error, reported as `{"error": {...}}` with this HTTP status."""
 
-    def __init__(self, message: str, param: str | None = None, status: int = 400, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        status: int = 400,
+        code: str | None = None,
+        kind: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message, self.param, self.status, self.code = message, param, status, code
+        self.kind = kind or ("invalid_request_error" if status < 500 else "server_error")
 
     def body(self) -> dict[str, Any]:
-        kind = "invalid_request_error" if self.status < 500 else "server_error"
-        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What the server accepts: the largest buckets and the model's vocabulary."""
+    """What the server accepts: the largest buckets, the input vocabulary's size and the per-request caps."""
 
     max_input_tokens: int
     max_decode_tokens: int
     max_top_logprobs: int
-    vocab_size: int
+    vocab_size: int  # the input vocabulary's own size (the model's embedding table is padded beyond it)
+    max_request_choices: int = 256  # prompts x n
+    max_response_bytes: int = 16 * 2**20  # bounds `Request.size_bound`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +89,15 @@ class Request:
                     )
                 )
         return rows
+
+    def size_bound(self) -> int:
+        """About the most bytes the response body can take (JSON of every choice's tokens and log-probs)."""
+        per_token = TOKEN_TEXT_BYTES
+        if self.logprobs is not None:
+            per_token += LOGPROB_TOKEN_BYTES + (self.logprobs + 1) * (
+                CHAT_LOGPROB_BYTES if self.chat else COMPLETION_LOGPROB_BYTES
+            )
+        return len(self.prompts) * self.n * (CHOICE_BYTES + self.max_tokens * per_token)
 
     def choices(self, generations: Sequence[Generation]) -> list[Generation]:
         """One generation per choice, prompt-major, copying greedy decodes n times."""
@@ -124,7 +146,7 @@ def _in_range(name: str, value: float, low: float, high: float) -> None:
 def parse_body(raw: bytes) -> dict:
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # ValueError: also a number over 4,300 digits
         raise RequestError(f"The request body is not valid JSON: {error}") from None
     if not isinstance(body, dict):
         raise RequestError(f"The request body must be a JSON object, but got {_json_type(body)}.")
@@ -248,12 +270,10 @@ def parse_completion(body: dict, served_model: str, limits: Limits, table: Token
         else:
             raise RequestError(f"'prompt' token ids must be integers in [0, {limits.vocab_size}).", "prompt")
         prompts.append(_encoder_tokens(ids, "prompt", table, limits))
-    if len(prompts) * common["n"] > MAX_CHOICES:
-        raise RequestError(f"A request may ask for at most {MAX_CHOICES} choices (prompts x n).", "n")
     logprobs = _field(body, "logprobs", int, None)
     if logprobs is not None:
         _in_range("logprobs", logprobs, 0, limits.max_top_logprobs)
-    return Request(chat=False, prompts=prompts, logprobs=logprobs, **common)
+    return _within_caps(Request(chat=False, prompts=prompts, logprobs=logprobs, **common), limits)
 
 
 def render_chat(messages: Sequence[dict[str, str]]) -> str:
@@ -315,4 +335,25 @@ def parse_chat(body: dict, served_model: str, limits: Limits, table: TokenTable)
         if not want:
             raise RequestError("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
     prompts = [_encoder_tokens(table.encode(text), "messages", table, limits)]
-    return Request(chat=True, prompts=prompts, logprobs=(top or 0) if want else None, **common)
+    return _within_caps(Request(chat=True, prompts=prompts, logprobs=(top or 0) if want else None, **common), limits)
+
+
+def _within_caps(request: Request, limits: Limits) -> Request:
+    """Refuses (400, naming the field) a request with too many choices or too large a response."""
+    choices = len(request.prompts) * request.n
+    if choices > limits.max_request_choices:
+        raise RequestError(
+            f"A request may ask for at most {limits.max_request_choices} choices (prompts x n); "
+            f"this one asks for {len(request.prompts)} x {request.n}.",
+            "n",
+        )
+    size = request.size_bound()
+    if size > limits.max_response_bytes:
+        field = "max_completion_tokens" if request.chat else "max_tokens"
+        raise RequestError(
+            f"The response could reach {size / 2**20:.1f} MiB ({choices} choices x {request.max_tokens} tokens"
+            f"{f' x {request.logprobs + 1} log-probs' if request.logprobs is not None else ''}); this server "
+            f"sends at most {limits.max_response_bytes / 2**20:.1f} MiB: lower '{field}', 'n' or the log-probs asked.",
+            field,
+        )
+    return request

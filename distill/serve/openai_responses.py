@@ -83,24 +83,32 @@ def chat_logprobs(finished: Finished, request: Request, table: TokenTable) -> di
     return {"content": content, "refusal": None}
 
 
+def _choice(generation: Generation, request: Request, table: TokenTable) -> tuple[dict[str, Any], int]:
+    """One choice's body (without its index) and its completion tokens."""
+    done = finish(generation, request, table)
+    if request.chat:
+        logprobs = chat_logprobs(done, request, table) if request.logprobs is not None else None
+        message = {"role": "assistant", "content": done.text, "refusal": None}
+        return {"message": message, "logprobs": logprobs, "finish_reason": done.finish_reason}, done.kept
+    logprobs = completion_logprobs(done, request, table) if request.logprobs is not None else None
+    return {"text": done.text, "logprobs": logprobs, "finish_reason": done.finish_reason}, done.kept
+
+
 def response(request: Request, generations: Sequence[Generation], table: TokenTable) -> dict[str, Any]:
-    """The `text_completion` or `chat.completion` body for a request's decoded choices."""
+    """The `text_completion` or `chat.completion` body for a request's decoded choices.
+
+    Each decoded generation's text and log-probs are built once: the n choices of a greedy
+    prompt (decoded once) share them, so n copies cost n small dicts, not n log-prob tables.
+    """
     choices = []
     completion_tokens = 0
+    built: dict[int, tuple[dict[str, Any], int]] = {}
     for index, generation in enumerate(request.choices(generations)):
-        done = finish(generation, request, table)
-        completion_tokens += done.kept
-        if request.chat:
-            logprobs = chat_logprobs(done, request, table) if request.logprobs is not None else None
-            message = {"role": "assistant", "content": done.text, "refusal": None}
-            choices.append(
-                {"index": index, "message": message, "logprobs": logprobs, "finish_reason": done.finish_reason}
-            )
-        else:
-            logprobs = completion_logprobs(done, request, table) if request.logprobs is not None else None
-            choices.append(
-                {"index": index, "text": done.text, "logprobs": logprobs, "finish_reason": done.finish_reason}
-            )
+        if id(generation) not in built:
+            built[id(generation)] = _choice(generation, request, table)
+        body, kept = built[id(generation)]
+        completion_tokens += kept
+        choices.append({"index": index, **body})
     prompt_tokens = sum(len(p) for p in request.prompts)
     return {
         "id": ("chatcmpl-" if request.chat else "cmpl-") + uuid.uuid4().hex,
