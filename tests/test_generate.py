@@ -281,6 +281,37 @@ def test_api_key_never_reaches_records_logs_or_errors(server, tmp_path, capfd, c
         assert SECRET not in text and SECRET[3:] not in text
 
 
+LONG_KEY = "sk-proj-" + "Qx7vT2mN9pL4wR8kZ3cY6hB1jF5dG0sA" + "eU2iO7nM4tK9rW1q"  # 54 characters
+
+
+def key_fragments(text: str, key: str = LONG_KEY) -> list[str]:
+    """Every run of 8 or more characters of `key` that `text` holds."""
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+def test_no_eight_characters_of_the_key_survive_the_old_cut_points(server, tmp_path, capfd, caplog) -> None:
+    # The echoed key starts 50 characters before where error texts used to be cut (a plain-text body at
+    # 300 characters, a quoted bad log-prob at 500), so cutting first left 50 of its 54 characters.
+    caplog.set_level(logging.DEBUG)
+    os.environ["TEACHER_KEY"] = LONG_KEY
+    try:
+        server.faults = ["echo:500:243", "echo_logprob:405", "echo:400:243"]
+        out = str(tmp_path / "out.jsonl")
+        generate.main(run_args(server, tmp_path, out, "--api-key-env", "TEACHER_KEY", "--concurrency", "1"))
+        server.faults = ["echo:401:243"]
+        with pytest.raises(SystemExit) as stopped:
+            generate.main(run_args(server, tmp_path, str(tmp_path / "other.jsonl"), "--api-key-env", "TEACHER_KEY"))
+    finally:
+        del os.environ["TEACHER_KEY"]
+    assert [r["fault"] for r in server.requests[:3]] == ["echo:500:243", "echo_logprob:405", "echo:400:243"]
+    errors = Path(out + ".errors.jsonl").read_text()
+    assert errors.count("[REDACTED]") == 3 and "HTTP 401" in str(stopped.value)
+    captured = capfd.readouterr()
+    written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    texts = {**written, "stdout": captured.out, "stderr": captured.err, "log": caplog.text, "exit": str(stopped.value)}
+    assert {name: key_fragments(text) for name, text in texts.items() if key_fragments(text)} == {}
+
+
 def test_no_logprobs_gives_null_tokens_and_the_cut_text(server, tmp_path) -> None:
     out = str(tmp_path / "out.jsonl")
     generate.main(run_args(server, tmp_path, out, "--no-logprobs", "--api", "chat"))

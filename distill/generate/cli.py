@@ -129,7 +129,7 @@ def generate(args: argparse.Namespace, out: store.Store, found: list[questions.Q
         return asyncio.run(
             run.generate(found, origin, sampling(args), out, http, args.concurrency, args.progress_every)
         )
-    except client.EndpointError as error:
+    except (client.EndpointError, ValueError) as error:  # a RecordError is a ValueError
         raise SystemExit(f"error: {errors.redact(str(error))}") from None
 
 

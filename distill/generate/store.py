@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from distill.contracts import teacher_records
+from distill.generate.redact import Redactor
 from distill.generate.summary import SampleTally
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,12 @@ class ErrorLog:
     """`{out}.errors.jsonl`: one line per failed attempt, the API key redacted from every message."""
 
     def __init__(self, path: str, secret: str | None) -> None:
-        self.path, self.secret = path, secret
+        self.path, self.redactor = path, Redactor(secret)
         self.count = 0
 
     def redact(self, text: str) -> str:
-        return text.replace(self.secret, "[REDACTED]") if self.secret else text
+        """`text` without any 8-character run of the key, then cut to a readable length."""
+        return self.redactor.message(text)
 
     def write(self, **fields: Any) -> None:
         self.count += 1
