@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -464,7 +465,7 @@ def test_distill_serve_as_teacher_both_apis(distill_server, tmp_path, caplog) ->
         assert record["finish_reason"] in ("stop", "length")
 
 
-def test_resume_scan_reads_token_counts_without_parsing_tokens_and_any_key_order(server, tmp_path) -> None:
+def test_resume_scan_counts_tokens_in_any_key_order(server, tmp_path) -> None:
     out = str(tmp_path / "out.jsonl")
     generate.main(run_args(server, tmp_path, out, "--max-requests", "1"))
     (first, *rest) = Path(out).read_text().splitlines()
@@ -477,3 +478,49 @@ def test_resume_scan_reads_token_counts_without_parsing_tokens_and_any_key_order
     Path(out).write_text(first.replace('"correct":', '"correct" ', 1) + "\n")  # not JSON, either way
     with pytest.raises(teacher_records.RecordError, match=f"{out}:1: not a JSON line"):
         store.Store(out)
+
+
+def corrupt_tokens(line: str, old: str, new: str) -> str:
+    """`line` with the first `old` of its tokens section replaced by `new` (its head left intact)."""
+    head, tokens = line.split(',"tokens":', 1)
+    return head + ',"tokens":' + tokens.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [('"top":[', '"top":[{'), ('"logprob":', '"logprob":1.5,"was":'), ('"bytes":[', '"bytes":[300,')],
+    ids=["not-json", "positive-logprob", "bad-byte"],
+)
+def test_a_record_with_corrupt_tokens_is_never_counted_as_done(server, tmp_path, old, new) -> None:
+    out = str(tmp_path / "out.jsonl")
+    generate.main(run_args(server, tmp_path, out, "--max-requests", "1"))
+    lines = Path(out).read_text().splitlines()
+    lines[1] = corrupt_tokens(lines[1], old, new)
+    Path(out).write_text("\n".join(lines) + "\n")
+    with pytest.raises(teacher_records.RecordError, match=re.escape(f"{out}:2: ")):
+        list(teacher_records.read(out))  # what distill.build applies to every line
+    with pytest.raises(SystemExit, match=re.escape(f"{out}:2: ") + ".*repair or delete it, then rerun"):
+        generate.main(run_args(server, tmp_path, out))
+    assert len(server.requests) == 1, "nothing was requested on top of a file distill.build would refuse"
+
+
+def test_resume_streams_a_large_file_and_cuts_its_torn_tail(server, tmp_path) -> None:
+    out = str(tmp_path / "out.jsonl")
+    generate.main(run_args(server, tmp_path, out, "--max-requests", "1"))
+    record = json.loads(Path(out).read_text().splitlines()[0])
+    line = (teacher_records.encode_line(record) + "\n").encode()
+    copies = (8 << 20) // len(line) + 1
+    with open(out, "wb") as f:
+        for i in range(copies):
+            f.write((teacher_records.encode_line({**record, "sample_index": i}) + "\n").encode())
+        f.write(line[: len(line) // 2])  # what a kill inside a write leaves
+    size = os.path.getsize(out)
+    tracemalloc.start()
+    try:
+        resumed = store.Store(out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert resumed.tally.records == copies and resumed.done(record["question_id"]) == set(range(copies))
+    assert os.path.getsize(out) == size - len(line) // 2 and Path(out).read_bytes().endswith(b"}\n")
+    assert peak < size / 8, f"the resume held {peak:,} bytes of a {size:,}-byte file"

@@ -135,13 +135,7 @@ def batches(items: Iterator[Line], size: int) -> Iterator[list[Line]]:
 
 def convert_batch(batch: list[Line]) -> list[tuple[Outcome, dict[str, bytes], int]]:
     """Worker task: (outcome without examples, serialized examples per format, bytes read) per line."""
-    parsed = []
-    for path, number, raw in batch:
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise teacher_records.RecordError(f"{path}:{number}: not a JSON line ({e})") from None
-        parsed.append(teacher_records.validate(record, f"{path}:{number}"))
+    parsed = [teacher_records.parse_line(raw, f"{path}:{number}") for path, number, raw in batch]
     results = []
     for outcome, (_, _, raw) in zip(_converter.convert(parsed), batch, strict=True):
         serialized = {fmt: distill_examples.serialize(example) for fmt, example in outcome.examples.items()}

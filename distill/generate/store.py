@@ -6,6 +6,11 @@ restart a torn last line is dropped (with a warning) and every (question, sample
 is skipped, so the file ends with each pair exactly once. The scan streams the file line by line
 (a 40-sample GSM8K run with top-5 log-probs is gigabytes) and keeps only what the summary needs.
 
+A stored sample counts as done only if `distill.build` will take it: every line passes the same
+check the build applies (`teacher_records.parse_line`, tokens included). A line that fails stops
+the run naming file and line, rather than being counted as done and then failing the build after
+the run can no longer request that sample again.
+
 A file written with another teacher, API, prompt or sampling setting is refused rather than
 silently extended: its records would not be samples of one distribution.
 """
@@ -34,33 +39,6 @@ def identity(record: dict[str, Any]) -> dict[str, Any]:
     return {**{k: record[k] for k in IDENTITY_FIELDS}, **{f"sampling.{k}": sampling.get(k) for k in SAMPLING_FIELDS}}
 
 
-_TOKENS_KEY = b',"tokens":'
-
-
-def _record_and_length(line: bytes, where: str) -> tuple[dict[str, Any], int]:
-    """A stored record, validated, with `tokens` set to null, and how many tokens it had.
-
-    Parsing the token lists is most of the cost of reading a record (tens of minutes for a full
-    GSM8K run), and resuming needs only their number. Records written by this program end with
-    `"tokens": ...`; the text `,"tokens":` cannot occur inside a JSON string (its quotes would be
-    escaped), so the part before its last occurrence is the record without its tokens, and each
-    token has exactly one `"top":` key after it. Lines of another shape are parsed in full.
-    (`distill.build` reads every token and checks it against the schema.)
-    """
-    cut = line.rfind(_TOKENS_KEY)
-    if cut >= 0:
-        try:
-            head = teacher_records.validate(json.loads(line[:cut] + b',"tokens":null}'), where)
-            return head, line.count(b'"top":', cut)
-        except (ValueError, teacher_records.RecordError):  # JSONDecodeError is a ValueError
-            pass
-    try:
-        record = teacher_records.validate(json.loads(line), where)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise teacher_records.RecordError(f"{where}: not a JSON line ({error})") from None
-    return {**record, "tokens": None}, len(record["tokens"] or ())
-
-
 class Store:
     """`path` opened for resuming: `tally` holds the stored records' statistics."""
 
@@ -78,9 +56,14 @@ class Store:
                 if not line.strip():
                     continue
                 where = f"{self.path}:{number}"
-                record, length = _record_and_length(line, where)
+                try:
+                    record = teacher_records.parse_line(line, where)
+                except teacher_records.RecordError as error:
+                    raise teacher_records.RecordError(
+                        f"{error}; distill.build would stop on this line too: repair or delete it, then rerun"
+                    ) from None
                 self.identity = self.identity or identity(record)
-                if not self.tally.add(record, length):
+                if not self.tally.add(record):
                     question, index = record["question_id"], record["sample_index"]
                     log.warning("%s: (%s, sample %d) is stored twice; counting it once", where, question, index)
         if self.tally.records:
