@@ -398,6 +398,36 @@ def test_sigkill_midway_then_resume_ends_like_an_uninterrupted_run(tmp_path) -> 
     assert without_run(killed_out + ".summary.json") == without_run(reference_out + ".summary.json")
 
 
+@pytest.mark.e2e
+def test_a_second_process_on_the_same_out_stops_with_a_clear_message(tmp_path) -> None:
+    server = ScriptedServer(delay_s=0.2)
+    try:
+        out = str(tmp_path / "out.jsonl")
+        args = run_args(server, tmp_path, out, "--n-per-request", "1", "--concurrency", "1")
+        env = {**os.environ, "PYTHONPATH": REPO_ROOT}
+        with open(tmp_path / "first.log", "w") as log:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "distill.generate", *args], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+            )
+            deadline = time.monotonic() + 120
+            while not (os.path.exists(out) and Path(out).read_bytes().count(b"\n") >= 1):
+                assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
+                time.sleep(0.01)
+            with pytest.raises(SystemExit) as stopped:
+                generate.main(args)
+            assert first.poll() is None, "the second process stopped while the first still ran"
+            assert first.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
+        message = str(stopped.value)
+        assert f"{out} is being written by another distill.generate process (pid {first.pid}" in message
+        assert "choose another --out" in message
+        assert generate.main(args)["run"]["requests"] == 0  # the lock went with the first process
+        assert len(server.requests) == 12, "the first process's 12 requests, none from the second"
+    finally:
+        server.close()
+    rows = records(out)
+    assert len(rows) == 12 and len(by_pair(rows)) == 12
+
+
 def test_gsm8k_gold_source_writes_the_same_schema(tmp_path) -> None:
     out = str(tmp_path / "gold.jsonl")
     generate.main(["--source", "gsm8k-gold", "--limit", "5", "--out", out])

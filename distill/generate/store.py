@@ -11,6 +11,8 @@ check the build applies (`teacher_records.parse_line`, tokens included). A line 
 the run naming file and line, rather than being counted as done and then failing the build after
 the run can no longer request that sample again.
 
+One process at a time writes a file: `exclusive` holds an flock on `{out}.lock` for the run.
+
 A file written with another teacher, API, prompt or sampling setting is refused rather than
 silently extended: its records would not be samples of one distribution.
 """
@@ -18,9 +20,12 @@ silently extended: its records would not be samples of one distribution.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from distill.contracts import teacher_records
@@ -37,6 +42,39 @@ SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "top_logprobs")
 def identity(record: dict[str, Any]) -> dict[str, Any]:
     sampling = record["sampling"]
     return {**{k: record[k] for k in IDENTITY_FIELDS}, **{f"sampling.{k}": sampling.get(k) for k in SAMPLING_FIELDS}}
+
+
+class OutputBusyError(RuntimeError):
+    """Another process holds the lock of the output file."""
+
+
+@contextlib.contextmanager
+def exclusive(path: str) -> Iterator[None]:
+    """Holds `{path}.lock` (an flock) for the block, so one process at a time writes `path`.
+
+    Why: two runs appending to one file interleave their records (and each would request the
+    samples the other is requesting). The kernel drops an flock when its process dies, so a
+    killed run never leaves a stale lock; the lock file itself stays, holding the last pid.
+    """
+    lock_path = f"{path}.lock"
+    with open(lock_path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "pid unknown"
+            raise OutputBusyError(
+                f"{path} is being written by another distill.generate process ({holder}, holding {lock_path}); "
+                "wait for it to end (or stop it), or choose another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 class Store:
