@@ -71,6 +71,24 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# What makes records samples of one distribution: the teacher, its prompt and its sampling settings.
+ORIGIN_FIELDS = ("model", "api", "prompt_sha256")
+SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "top_logprobs")
+
+
+def origin(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields that make `record` a sample of one distribution (`sampling.*` named with their prefix)."""
+    sampling = record["sampling"]
+    return {**{k: record[k] for k in ORIGIN_FIELDS}, **{f"sampling.{k}": sampling.get(k) for k in SAMPLING_FIELDS}}
+
+
+def sample_key(record: dict[str, Any]) -> tuple:
+    """Which sample a record is: (question_id, sample_index) of one origin. A second record with the
+    same key is a duplicate (two writers on one file, or one file read twice)."""
+    values = [tuple(v) if isinstance(v, list) else v for v in origin(record).values()]
+    return (record["question_id"], record["sample_index"], *values)
+
+
 class RecordError(ValueError):
     """A teacher record that breaks the schema; the message names the file, line and field."""
 

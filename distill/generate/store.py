@@ -34,14 +34,7 @@ from distill.generate.summary import SampleTally
 
 log = logging.getLogger(__name__)
 
-# Fields that must agree between the records already in a file and the ones a run adds.
-IDENTITY_FIELDS = ("model", "api", "prompt_sha256")
-SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "top_logprobs")
-
-
-def identity(record: dict[str, Any]) -> dict[str, Any]:
-    sampling = record["sampling"]
-    return {**{k: record[k] for k in IDENTITY_FIELDS}, **{f"sampling.{k}": sampling.get(k) for k in SAMPLING_FIELDS}}
+identity = teacher_records.origin  # what must agree between the records in a file and the ones a run adds
 
 
 class OutputBusyError(RuntimeError):
