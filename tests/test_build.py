@@ -201,6 +201,37 @@ def test_a_line_without_its_newline_stops_the_build_unless_it_is_the_last(teache
     assert f"{path}:2: not a JSON line" in capsys.readouterr().err
 
 
+def test_shards_and_stats_are_durable_before_the_manifest_declares_them(teacher_file, tmp_path, monkeypatch) -> None:
+    # A power loss cannot be staged in a test; what makes the manifest trustworthy after one can be
+    # watched: which files and directories are fsynced, and in what order the renames come.
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(("replace", os.path.abspath(src), os.path.abspath(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    out = str(tmp_path / "out")
+    argv = ["--teacher", teacher_file[0], "--out", out, "--formats", "zs_ao,zs_cot", "--top-k", str(K)]
+    assert build.main([*argv, "--workers", "1", "--no-progress", "--shard-size", "10"]) == 0
+    monkeypatch.undo()
+    manifest_path = os.path.join(out, distill_examples.MANIFEST)
+    (manifest_at,) = [i for i, e in enumerate(events) if e[0] == "replace" and e[2] == manifest_path]
+    assert events[manifest_at - 1] == ("fsync", manifest_path + ".tmp") and events[manifest_at + 1] == ("fsync", out)
+    before = events[:manifest_at]
+    names = [n for entry in distill_examples.read_manifest(out)["formats"].values() for n in entry["files"]]
+    assert len(names) >= 4
+    for name in [*names, build.STATS]:
+        (renamed,) = [i for i, e in enumerate(before) if e[0] == "replace" and e[2] == os.path.join(out, name)]
+        assert before[renamed - 1] == ("fsync", before[renamed][1]), f"{name} was not fsynced before its rename"
+        assert ("fsync", out) in before[renamed + 1 :], f"the directory was not fsynced after {name}'s rename"
+
+
 @pytest.mark.e2e
 def test_a_finished_output_directory_is_not_overwritten(built, teacher_file, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

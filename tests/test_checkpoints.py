@@ -158,3 +158,23 @@ def test_an_uncommitted_checkpoint_beside_a_complete_one_is_skipped(saved, tmp_p
     assert_trees_equal(params, state.params)
     with pytest.raises(FileNotFoundError, match=f"{torn}.* not a complete checkpoint|No checkpoint at {torn}"):
         checkpoints.locate(str(torn))
+
+
+def test_a_preempted_step_commits_its_save_and_runs_no_evaluation(tmp_path) -> None:
+    from distill.engine.train import save_and_evaluate
+
+    state = trained_state(make_trainer())
+    manager = checkpoints.CheckpointManager(str(tmp_path), COUNTS)  # asynchronous saves
+    evaluated = []
+
+    def evaluate(_, step: int) -> None:
+        evaluated.append((step, checkpoints.committed_steps(str(tmp_path))))
+
+    try:
+        save_and_evaluate(manager, state, 2, False, True, False, evaluate)  # an eval step, no save due
+        assert evaluated == [(2, [])]
+        # SIGTERM at an eval step: the save is committed on return, and nothing was evaluated meanwhile.
+        save_and_evaluate(manager, state, 2, False, True, True, evaluate)
+        assert checkpoints.committed_steps(str(tmp_path)) == [2] and evaluated == [(2, [])]
+    finally:
+        manager.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import logging
 import multiprocessing
 import os
@@ -37,7 +36,7 @@ from distill.build import shards
 from distill.build.align import METHODS, student_vocab
 from distill.build.align.teacher_tokens import SOURCES
 from distill.build.examples import DROP_REASONS, Outcome, Recipe, RecordConverter
-from distill.contracts import distill_examples, teacher_records
+from distill.contracts import distill_examples, durable, teacher_records
 from distill.data import data_dir, demos, examples, formats, splits
 from tasks import vocabulary
 
@@ -249,8 +248,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     files = {fmt: writer.close() for fmt, writer in writers.items()}
     shards.finish(args.out)
     stats = tally.report(args, time.perf_counter() - started)
-    with open(os.path.join(args.out, STATS), "w") as f:
-        json.dump(stats, f, indent=2)
+    durable.write_json(os.path.join(args.out, STATS), stats)
     distill_examples.write_manifest(
         args.out,
         {
