@@ -44,6 +44,8 @@ from typing import Any
 
 import orjson
 
+from distill.contracts import durable
+
 log = logging.getLogger(__name__)
 
 SCHEMA = "cot-specialize/teacher-record/1"
@@ -185,14 +187,17 @@ def read(path: str, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]
 
 
 def append(path: str, records: list[dict[str, Any]]) -> None:
-    """Appends records and makes them durable (flush + fsync) before returning."""
+    """Appends records and makes them durable (flush + fsync; the directory too for a new file) before returning."""
     if not records:
         return
     data = "".join(encode_line(r) + "\n" for r in records)
+    created = not os.path.exists(path)
     with open(path, "ab") as f:
         f.write(data.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+    if created:
+        durable.fsync_dir(os.path.dirname(path))
 
 
 TAIL_CHUNK = 1 << 16
