@@ -117,20 +117,17 @@ def validate(record: Any, where: str) -> dict[str, Any]:
 
 
 def _entry_problem(entry: Any) -> str | None:
-    """What is wrong with one token or alternative (` needs ...` / `.logprob is ...`), None when nothing.
-
-    Exact-class checks: JSON decoders give exactly str, list, int and float (a bool is no log-prob).
-    """
-    if entry.__class__ is not dict:
+    """What is wrong with one token or alternative (` needs ...` / `.logprob is ...`), None when nothing."""
+    if not isinstance(entry, dict):
         return f" is a {type(entry).__name__}, expected an object"
     data, logprob = entry.get("bytes"), entry.get("logprob")
-    if entry.get("token").__class__ is not str or data.__class__ is not list:
+    if not isinstance(entry.get("token"), str) or not isinstance(data, list):
         return " needs 'token' (str) and 'bytes' (list of int)"
     try:
         bytes(data)
     except (TypeError, ValueError):
         return " needs 'bytes' as a list of integers 0..255"
-    if logprob.__class__ not in (float, int) or not logprob <= 0:  # NaN is not <= 0
+    if not isinstance(logprob, int | float) or isinstance(logprob, bool) or not logprob <= 0:  # NaN is not <= 0
         return f".logprob is {logprob!r}; expected a log-probability <= 0"
     return None
 
@@ -141,7 +138,7 @@ def _validate_tokens(record: dict[str, Any], where: str) -> None:
         problem, name = _entry_problem(token), f"tokens[{i}]"
         if problem is None:
             top = token.get("top", [])
-            if top.__class__ is not list:
+            if not isinstance(top, list):
                 problem = " needs 'top' (list of alternatives)"
             for j, alternative in enumerate(top if problem is None else ()):
                 if (problem := _entry_problem(alternative)) is not None:
