@@ -167,6 +167,71 @@ def test_bad_records_are_named_by_file_line_and_field(teacher_file, tmp_path, ca
     assert f"{path}:3: not a JSON line" in capsys.readouterr().err
 
 
+def test_a_torn_last_line_is_skipped_and_duplicates_are_dropped(teacher_file, tmp_path, caplog) -> None:
+    with open(teacher_file[0], "rb") as f:
+        lines = f.readlines()[:6]
+    clean, messy = tmp_path / "clean.jsonl", tmp_path / "messy.jsonl"
+    clean.write_bytes(b"".join(lines))
+    # Two runs appended to one file (lines 2 and 3 again), then one was killed inside a write.
+    messy.write_bytes(b"".join([*lines, lines[1], lines[2], lines[3][:200]]))
+    stats = {}
+    for path in (clean, messy):
+        out = str(tmp_path / path.stem)
+        argv = ["--teacher", str(path), "--out", out, "--formats", "zs_ao,zs_cot", "--top-k", str(K)]
+        assert build.main([*argv, "--workers", "1", "--no-progress"]) == 0
+        with open(os.path.join(out, "stats.json")) as f:
+            stats[path.stem] = json.load(f)
+    assert (stats["messy"]["duplicates"], stats["messy"]["torn_lines"]) == (2, 1)
+    assert (stats["clean"]["duplicates"], stats["clean"]["torn_lines"]) == (0, 0)
+    for key in ("samples_in", "samples_out", "dropped", "examples"):
+        assert stats["messy"][key] == stats["clean"][key], key
+    assert f"{messy}:9: skipping a torn last line (200 bytes)" in caplog.text
+    files = distill_examples.read_manifest(str(tmp_path / "clean"))["formats"]
+    assert distill_examples.read_manifest(str(tmp_path / "messy"))["formats"] == files
+    for name in [name for entry in files.values() for name in entry["files"]]:
+        assert (tmp_path / "messy" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+
+
+def test_a_line_without_its_newline_stops_the_build_unless_it_is_the_last(teacher_file, tmp_path, capsys) -> None:
+    with open(teacher_file[0], "rb") as f:
+        lines = f.readlines()[:3]
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(lines[0] + lines[1][:200] + b"\n" + lines[2])  # torn, then appended to: not the tail
+    assert build.main(["--teacher", str(path), "--out", str(tmp_path / "a"), "--workers", "1", "--no-progress"]) == 1
+    assert f"{path}:2: not a JSON line" in capsys.readouterr().err
+
+
+def test_shards_and_stats_are_durable_before_the_manifest_declares_them(teacher_file, tmp_path, monkeypatch) -> None:
+    # A power loss cannot be staged in a test; what makes the manifest trustworthy after one can be
+    # watched: which files and directories are fsynced, and in what order the renames come.
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(("replace", os.path.abspath(src), os.path.abspath(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    out = str(tmp_path / "out")
+    argv = ["--teacher", teacher_file[0], "--out", out, "--formats", "zs_ao,zs_cot", "--top-k", str(K)]
+    assert build.main([*argv, "--workers", "1", "--no-progress", "--shard-size", "10"]) == 0
+    monkeypatch.undo()
+    manifest_path = os.path.join(out, distill_examples.MANIFEST)
+    (manifest_at,) = [i for i, e in enumerate(events) if e[0] == "replace" and e[2] == manifest_path]
+    assert events[manifest_at - 1] == ("fsync", manifest_path + ".tmp") and events[manifest_at + 1] == ("fsync", out)
+    before = events[:manifest_at]
+    names = [n for entry in distill_examples.read_manifest(out)["formats"].values() for n in entry["files"]]
+    assert len(names) >= 4
+    for name in [*names, build.STATS]:
+        (renamed,) = [i for i, e in enumerate(before) if e[0] == "replace" and e[2] == os.path.join(out, name)]
+        assert before[renamed - 1] == ("fsync", before[renamed][1]), f"{name} was not fsynced before its rename"
+        assert ("fsync", out) in before[renamed + 1 :], f"the directory was not fsynced after {name}'s rename"
+
+
 @pytest.mark.e2e
 def test_a_finished_output_directory_is_not_overwritten(built, teacher_file, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

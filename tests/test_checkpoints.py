@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -122,3 +124,57 @@ def test_unreadable_or_missing_checkpoints_get_a_clear_error(tmp_path) -> None:
         checkpoints.load_params(str(tmp_path), train.abstract_state.params, COUNTS)
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
         checkpoints.locate(os.path.join(str(tmp_path), "missing"))
+
+
+def uncommit(step_dir) -> None:
+    """What a save cut before orbax committed it leaves: no commit_success.txt, no commit timestamp."""
+    for marker in step_dir.rglob("commit_success.txt"):
+        marker.unlink()
+    for metadata in step_dir.rglob("_CHECKPOINT_METADATA"):
+        content = json.loads(metadata.read_text())
+        content.pop("commit_timestamp_nsecs", None)
+        metadata.write_text(json.dumps(content))
+
+
+@pytest.mark.parametrize("partial", ["arrays-only", "no-commit-marker"])
+def test_an_uncommitted_checkpoint_beside_a_complete_one_is_skipped(saved, tmp_path, caplog, partial) -> None:
+    model_dir, state = saved
+    shutil.copytree(model_dir, tmp_path, dirs_exist_ok=True)  # checkpoint_2, complete
+    torn = tmp_path / "checkpoint_8"
+    shutil.copytree(tmp_path / "checkpoint_2", torn)
+    if partial == "arrays-only":  # a copy or a save cut before any metadata was written
+        for path in [*torn.rglob("*METADATA"), *torn.rglob("commit_success.txt")]:
+            path.unlink()
+    else:
+        uncommit(torn)
+    found = checkpoints.locate(str(tmp_path))
+    assert found == checkpoints.FoundCheckpoint(checkpoints.ORBAX, str(tmp_path / "checkpoint_2" / "state"))
+    assert f"Skipping {torn}: " in caplog.text
+    assert checkpoints.committed_steps(str(tmp_path)) == [2]
+    assert checkpoints.CheckpointManager(str(tmp_path), COUNTS).latest_step() == 2  # where training resumes
+    train = make_trainer()
+    params, step = checkpoints.load_params(str(tmp_path), train.abstract_state.params, COUNTS)
+    assert step == 2
+    assert_trees_equal(params, state.params)
+    with pytest.raises(FileNotFoundError, match=f"{torn}.* not a complete checkpoint|No checkpoint at {torn}"):
+        checkpoints.locate(str(torn))
+
+
+def test_a_preempted_step_commits_its_save_and_runs_no_evaluation(tmp_path) -> None:
+    from distill.engine.train import save_and_evaluate
+
+    state = trained_state(make_trainer())
+    manager = checkpoints.CheckpointManager(str(tmp_path), COUNTS)  # asynchronous saves
+    evaluated = []
+
+    def evaluate(_, step: int) -> None:
+        evaluated.append((step, checkpoints.committed_steps(str(tmp_path))))
+
+    try:
+        save_and_evaluate(manager, state, 2, False, True, False, evaluate)  # an eval step, no save due
+        assert evaluated == [(2, [])]
+        # SIGTERM at an eval step: the save is committed on return, and nothing was evaluated meanwhile.
+        save_and_evaluate(manager, state, 2, False, True, True, evaluate)
+        assert checkpoints.committed_steps(str(tmp_path)) == [2] and evaluated == [(2, [])]
+    finally:
+        manager.close()

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -281,6 +282,37 @@ def test_api_key_never_reaches_records_logs_or_errors(server, tmp_path, capfd, c
         assert SECRET not in text and SECRET[3:] not in text
 
 
+LONG_KEY = "sk-proj-" + "Qx7vT2mN9pL4wR8kZ3cY6hB1jF5dG0sA" + "eU2iO7nM4tK9rW1q"  # 54 characters
+
+
+def key_fragments(text: str, key: str = LONG_KEY) -> list[str]:
+    """Every run of 8 or more characters of `key` that `text` holds."""
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+def test_no_eight_characters_of_the_key_survive_the_old_cut_points(server, tmp_path, capfd, caplog) -> None:
+    # The echoed key starts 50 characters before where error texts used to be cut (a plain-text body at
+    # 300 characters, a quoted bad log-prob at 500), so cutting first left 50 of its 54 characters.
+    caplog.set_level(logging.DEBUG)
+    os.environ["TEACHER_KEY"] = LONG_KEY
+    try:
+        server.faults = ["echo:500:243", "echo_logprob:405", "echo:400:243"]
+        out = str(tmp_path / "out.jsonl")
+        generate.main(run_args(server, tmp_path, out, "--api-key-env", "TEACHER_KEY", "--concurrency", "1"))
+        server.faults = ["echo:401:243"]
+        with pytest.raises(SystemExit) as stopped:
+            generate.main(run_args(server, tmp_path, str(tmp_path / "other.jsonl"), "--api-key-env", "TEACHER_KEY"))
+    finally:
+        del os.environ["TEACHER_KEY"]
+    assert [r["fault"] for r in server.requests[:3]] == ["echo:500:243", "echo_logprob:405", "echo:400:243"]
+    errors = Path(out + ".errors.jsonl").read_text()
+    assert errors.count("[REDACTED]") == 3 and "HTTP 401" in str(stopped.value)
+    captured = capfd.readouterr()
+    written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    texts = {**written, "stdout": captured.out, "stderr": captured.err, "log": caplog.text, "exit": str(stopped.value)}
+    assert {name: key_fragments(text) for name, text in texts.items() if key_fragments(text)} == {}
+
+
 def test_no_logprobs_gives_null_tokens_and_the_cut_text(server, tmp_path) -> None:
     out = str(tmp_path / "out.jsonl")
     generate.main(run_args(server, tmp_path, out, "--no-logprobs", "--api", "chat"))
@@ -366,6 +398,36 @@ def test_sigkill_midway_then_resume_ends_like_an_uninterrupted_run(tmp_path) -> 
     assert without_run(killed_out + ".summary.json") == without_run(reference_out + ".summary.json")
 
 
+@pytest.mark.e2e
+def test_a_second_process_on_the_same_out_stops_with_a_clear_message(tmp_path) -> None:
+    server = ScriptedServer(delay_s=0.2)
+    try:
+        out = str(tmp_path / "out.jsonl")
+        args = run_args(server, tmp_path, out, "--n-per-request", "1", "--concurrency", "1")
+        env = {**os.environ, "PYTHONPATH": REPO_ROOT}
+        with open(tmp_path / "first.log", "w") as log:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "distill.generate", *args], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+            )
+            deadline = time.monotonic() + 120
+            while not (os.path.exists(out) and Path(out).read_bytes().count(b"\n") >= 1):
+                assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
+                time.sleep(0.01)
+            with pytest.raises(SystemExit) as stopped:
+                generate.main(args)
+            assert first.poll() is None, "the second process stopped while the first still ran"
+            assert first.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
+        message = str(stopped.value)
+        assert f"{out} is being written by another distill.generate process (pid {first.pid}" in message
+        assert "choose another --out" in message
+        assert generate.main(args)["run"]["requests"] == 0  # the lock went with the first process
+        assert len(server.requests) == 12, "the first process's 12 requests, none from the second"
+    finally:
+        server.close()
+    rows = records(out)
+    assert len(rows) == 12 and len(by_pair(rows)) == 12
+
+
 def test_gsm8k_gold_source_writes_the_same_schema(tmp_path) -> None:
     out = str(tmp_path / "gold.jsonl")
     generate.main(["--source", "gsm8k-gold", "--limit", "5", "--out", out])
@@ -433,7 +495,7 @@ def test_distill_serve_as_teacher_both_apis(distill_server, tmp_path, caplog) ->
         assert record["finish_reason"] in ("stop", "length")
 
 
-def test_resume_scan_reads_token_counts_without_parsing_tokens_and_any_key_order(server, tmp_path) -> None:
+def test_resume_scan_counts_tokens_in_any_key_order(server, tmp_path) -> None:
     out = str(tmp_path / "out.jsonl")
     generate.main(run_args(server, tmp_path, out, "--max-requests", "1"))
     (first, *rest) = Path(out).read_text().splitlines()
@@ -446,3 +508,49 @@ def test_resume_scan_reads_token_counts_without_parsing_tokens_and_any_key_order
     Path(out).write_text(first.replace('"correct":', '"correct" ', 1) + "\n")  # not JSON, either way
     with pytest.raises(teacher_records.RecordError, match=f"{out}:1: not a JSON line"):
         store.Store(out)
+
+
+def corrupt_tokens(line: str, old: str, new: str) -> str:
+    """`line` with the first `old` of its tokens section replaced by `new` (its head left intact)."""
+    head, tokens = line.split(',"tokens":', 1)
+    return head + ',"tokens":' + tokens.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [('"top":[', '"top":[{'), ('"logprob":', '"logprob":1.5,"was":'), ('"bytes":[', '"bytes":[300,')],
+    ids=["not-json", "positive-logprob", "bad-byte"],
+)
+def test_a_record_with_corrupt_tokens_is_never_counted_as_done(server, tmp_path, old, new) -> None:
+    out = str(tmp_path / "out.jsonl")
+    generate.main(run_args(server, tmp_path, out, "--max-requests", "1"))
+    lines = Path(out).read_text().splitlines()
+    lines[1] = corrupt_tokens(lines[1], old, new)
+    Path(out).write_text("\n".join(lines) + "\n")
+    with pytest.raises(teacher_records.RecordError, match=re.escape(f"{out}:2: ")):
+        list(teacher_records.read(out))  # what distill.build applies to every line
+    with pytest.raises(SystemExit, match=re.escape(f"{out}:2: ") + ".*repair or delete it, then rerun"):
+        generate.main(run_args(server, tmp_path, out))
+    assert len(server.requests) == 1, "nothing was requested on top of a file distill.build would refuse"
+
+
+def test_resume_streams_a_large_file_and_cuts_its_torn_tail(server, tmp_path) -> None:
+    out = str(tmp_path / "out.jsonl")
+    generate.main(run_args(server, tmp_path, out, "--max-requests", "1"))
+    record = json.loads(Path(out).read_text().splitlines()[0])
+    line = (teacher_records.encode_line(record) + "\n").encode()
+    copies = (8 << 20) // len(line) + 1
+    with open(out, "wb") as f:
+        for i in range(copies):
+            f.write((teacher_records.encode_line({**record, "sample_index": i}) + "\n").encode())
+        f.write(line[: len(line) // 2])  # what a kill inside a write leaves
+    size = os.path.getsize(out)
+    tracemalloc.start()
+    try:
+        resumed = store.Store(out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert resumed.tally.records == copies and resumed.done(record["question_id"]) == set(range(copies))
+    assert os.path.getsize(out) == size - len(line) // 2 and Path(out).read_bytes().endswith(b"}\n")
+    assert peak < size / 8, f"the resume held {peak:,} bytes of a {size:,}-byte file"

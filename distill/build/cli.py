@@ -11,14 +11,17 @@ kept sample. Output order follows input order whatever the number of workers.
 
 Needs the data directory (`$COT_DATA_DIR`) for the GSM8K validation questions, which are never
 built into records, and the GSM8K train rationales that in-context demonstrations come from.
-A malformed record stops the build with an error naming the file, line and field.
+A malformed record stops the build with an error naming the file, line and field, except a torn
+last line (undecodable, without its newline: what a `distill.generate` killed mid-append leaves),
+which is skipped with a warning. A (question, sample) of one teacher, prompt and sampling setting
+(`teacher_records.sample_key`) read before is a duplicate (two runs appended to one file, or a
+file given twice): it is counted in `stats.json` and dropped, the first one kept.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import json
 import logging
 import multiprocessing
 import os
@@ -33,7 +36,7 @@ from distill.build import shards
 from distill.build.align import METHODS, student_vocab
 from distill.build.align.teacher_tokens import SOURCES
 from distill.build.examples import DROP_REASONS, Outcome, Recipe, RecordConverter
-from distill.contracts import distill_examples, teacher_records
+from distill.contracts import distill_examples, durable, teacher_records
 from distill.data import data_dir, demos, examples, formats, splits
 from tasks import vocabulary
 
@@ -133,20 +136,26 @@ def batches(items: Iterator[Line], size: int) -> Iterator[list[Line]]:
         yield batch
 
 
-def convert_batch(batch: list[Line]) -> list[tuple[Outcome, dict[str, bytes], int]]:
-    """Worker task: (outcome without examples, serialized examples per format, bytes read) per line."""
-    parsed = []
+def convert_batch(batch: list[Line]) -> list[tuple[Outcome | None, dict[str, bytes], int, Any]]:
+    """Worker task, per line: (outcome without examples, serialized examples per format, bytes read,
+    the record's `teacher_records.sample_key`); a torn last line gives (None, {}, bytes read, the warning).
+    """
+    parsed: list[dict[str, Any] | str] = []
     for path, number, raw in batch:
         try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise teacher_records.RecordError(f"{path}:{number}: not a JSON line ({e})") from None
-        parsed.append(teacher_records.validate(record, f"{path}:{number}"))
+            parsed.append(teacher_records.parse_line(raw, f"{path}:{number}"))
+        except teacher_records.TornLineError:
+            parsed.append(f"{path}:{number}: skipping a torn last line ({len(raw)} bytes) an interrupted writer left")
+    outcomes = iter(_converter.convert([r for r in parsed if not isinstance(r, str)]))
     results = []
-    for outcome, (_, _, raw) in zip(_converter.convert(parsed), batch, strict=True):
+    for record, (_, _, raw) in zip(parsed, batch, strict=True):
+        if isinstance(record, str):
+            results.append((None, {}, len(raw), record))
+            continue
+        outcome = next(outcomes)
         serialized = {fmt: distill_examples.serialize(example) for fmt, example in outcome.examples.items()}
         outcome.examples = {}
-        results.append((outcome, serialized, len(raw)))
+        results.append((outcome, serialized, len(raw), teacher_records.sample_key(record)))
     return results
 
 
@@ -156,6 +165,8 @@ class BuildStats:
     def __init__(self, recipe: Recipe) -> None:
         self.samples_in = 0
         self.samples_out = 0
+        self.duplicates = 0  # records of a (teacher, question, sample) already read, dropped
+        self.torn_lines = 0  # torn last lines skipped
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self.without_teacher_tokens = 0
         self.alignment: collections.Counter[str] = collections.Counter()
@@ -178,6 +189,8 @@ class BuildStats:
             "top_k": args.top_k,
             "samples_in": self.samples_in,
             "samples_out": self.samples_out,
+            "duplicates": self.duplicates,
+            "torn_lines": self.torn_lines,
             "dropped": self.dropped,
             "samples_without_teacher_tokens": self.without_teacher_tokens,
             "examples": self.examples,
@@ -200,6 +213,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     writers = {fmt: shards.ShardWriter(args.out, fmt, args.shard_size) for fmt in recipe.formats}
     answer_only_done: dict[str, set[str]] = {fmt: set() for fmt in recipe.formats if fmt.endswith("_ao")}
     tally = BuildStats(recipe)
+    seen: set[tuple] = set()
     total_bytes = sum(os.path.getsize(p) for p in args.teacher)
     progress = tqdm(total=total_bytes, unit="B", unit_scale=True, disable=args.no_progress, desc="build")
     work = batches(lines(args.teacher), BATCH)
@@ -207,7 +221,16 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     try:
         results = pool.imap(convert_batch, work) if pool else map(convert_batch, work)
         for batch in results:
-            for outcome, serialized, size in batch:
+            for outcome, serialized, size, key in batch:
+                progress.update(size)
+                if outcome is None:
+                    log.warning("%s", key)
+                    tally.torn_lines += 1
+                    continue
+                if key in seen:
+                    tally.duplicates += 1
+                    continue
+                seen.add(key)
                 tally.add(outcome)
                 for fmt, example in serialized.items():
                     if fmt in answer_only_done:
@@ -216,7 +239,6 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
                         answer_only_done[fmt].add(outcome.question_id)
                     writers[fmt].write(example)
                     tally.examples[fmt] += 1
-                progress.update(size)
             progress.set_postfix(samples=tally.samples_in, kept=tally.samples_out, refresh=False)
     finally:
         if pool:
@@ -226,8 +248,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     files = {fmt: writer.close() for fmt, writer in writers.items()}
     shards.finish(args.out)
     stats = tally.report(args, time.perf_counter() - started)
-    with open(os.path.join(args.out, STATS), "w") as f:
-        json.dump(stats, f, indent=2)
+    durable.write_json(os.path.join(args.out, STATS), stats)
     distill_examples.write_manifest(
         args.out,
         {
@@ -250,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     dropped = ", ".join(f"{v} {k}" for k, v in stats["dropped"].items() if v) or "none"
+    if stats["duplicates"]:
+        dropped += f"; {stats['duplicates']} duplicate records"
     print(
         f"{stats['samples_in']} samples in, {stats['samples_out']} kept (dropped: {dropped}); examples "
         + ", ".join(f"{fmt} {n}" for fmt, n in stats["examples"].items())

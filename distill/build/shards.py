@@ -4,7 +4,9 @@ Why: `distill.contracts.distill_examples` names shards `{format}.tfrecord-{i:05d
 convention), but a streaming build learns n only after the last record. Shards are written under
 a temporary name in `.partial/` inside the output directory, rotated every `shard_size`
 examples, and renamed into place by `close`, so a directory never shows a shard set that is
-incomplete (and the manifest, written after, marks the whole build as finished).
+incomplete (and the manifest, written after, marks the whole build as finished). Each shard is
+fsynced before its rename and the directory after the renames, so the manifest's promise holds
+after a power loss too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from distill.contracts import distill_examples
+from distill.contracts import distill_examples, durable
 
 PARTIAL = ".partial"
 
@@ -58,5 +60,7 @@ class ShardWriter:
         self._close_current()
         names = [distill_examples.shard_name(self.fmt, i, len(self._paths)) for i in range(len(self._paths))]
         for path, name in zip(self._paths, names, strict=True):
+            durable.fsync_file(path)
             os.replace(path, os.path.join(self.out_dir, name))
+        durable.fsync_dir(self.out_dir)
         return names

@@ -25,6 +25,15 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str) -> None:
+    """Makes the content of a file another writer closed durable (e.g. a TFRecord shard), before its rename."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_text(path: str, text: str) -> None:
     """Writes `text` to `path` atomically and durably (temporary file, fsync, rename, directory fsync)."""
     tmp = f"{path}.tmp"

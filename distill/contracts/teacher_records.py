@@ -38,10 +38,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
+
+from distill.contracts import durable
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,30 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# What makes records samples of one distribution: the teacher, its prompt and its sampling settings.
+ORIGIN_FIELDS = ("model", "api", "prompt_sha256")
+SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "top_logprobs")
+
+
+def origin(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields that make `record` a sample of one distribution (`sampling.*` named with their prefix)."""
+    sampling = record["sampling"]
+    return {**{k: record[k] for k in ORIGIN_FIELDS}, **{f"sampling.{k}": sampling.get(k) for k in SAMPLING_FIELDS}}
+
+
+def sample_key(record: dict[str, Any]) -> tuple:
+    """Which sample a record is: (question_id, sample_index) of one origin. A second record with the
+    same key is a duplicate (two writers on one file, or one file read twice)."""
+    values = [tuple(v) if isinstance(v, list) else v for v in origin(record).values()]
+    return (record["question_id"], record["sample_index"], *values)
+
+
 class RecordError(ValueError):
     """A teacher record that breaks the schema; the message names the file, line and field."""
 
 
-def _entry_bytes(token: dict[str, Any]) -> bytes:
-    return bytes(token["bytes"])
+class TornLineError(RecordError):
+    """An undecodable last line without its newline: what a writer killed mid-append leaves."""
 
 
 def validate(record: Any, where: str) -> dict[str, Any]:
@@ -95,18 +116,53 @@ def validate(record: Any, where: str) -> dict[str, Any]:
     return record
 
 
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one token or alternative (` needs ...` / `.logprob is ...`), None when nothing."""
+    if not isinstance(entry, dict):
+        return f" is a {type(entry).__name__}, expected an object"
+    data, logprob = entry.get("bytes"), entry.get("logprob")
+    if not isinstance(entry.get("token"), str) or not isinstance(data, list):
+        return " needs 'token' (str) and 'bytes' (list of int)"
+    try:
+        bytes(data)
+    except (TypeError, ValueError):
+        return " needs 'bytes' as a list of integers 0..255"
+    if not isinstance(logprob, int | float) or isinstance(logprob, bool) or not logprob <= 0:  # NaN is not <= 0
+        return f".logprob is {logprob!r}; expected a log-probability <= 0"
+    return None
+
+
 def _validate_tokens(record: dict[str, Any], where: str) -> None:
+    """Every token and alternative well-formed, and the tokens spelling `completion` (what alignment needs)."""
     for i, token in enumerate(record["tokens"]):
-        entries = [(token, f"tokens[{i}]")] + [(t, f"tokens[{i}].top[{j}]") for j, t in enumerate(token.get("top", []))]
-        for entry, name in entries:
-            if not isinstance(entry.get("token"), str) or not isinstance(entry.get("bytes"), list):
-                raise RecordError(f"{where}: field {name!r} needs 'token' (str) and 'bytes' (list of int)")
-            logprob = entry.get("logprob")
-            if not isinstance(logprob, int | float) or math.isnan(logprob) or logprob > 0:
-                raise RecordError(f"{where}: field {name}.logprob is {logprob!r}; expected a log-probability <= 0")
-    joined = b"".join(_entry_bytes(t) for t in record["tokens"])
+        problem, name = _entry_problem(token), f"tokens[{i}]"
+        if problem is None:
+            top = token.get("top", [])
+            if not isinstance(top, list):
+                problem = " needs 'top' (list of alternatives)"
+            for j, alternative in enumerate(top if problem is None else ()):
+                if (problem := _entry_problem(alternative)) is not None:
+                    name = f"tokens[{i}].top[{j}]"
+                    break
+        if problem is not None:
+            raise RecordError(f"{where}: field {name}{problem}")
+    joined = b"".join([bytes(t["bytes"]) for t in record["tokens"]])
     if joined != record["completion"].encode("utf-8"):
         raise RecordError(f"{where}: field 'tokens' does not spell field 'completion' byte for byte")
+
+
+def parse_line(raw: bytes, where: str) -> dict[str, Any]:
+    """One JSONL line as a validated record: the one check both resuming and `distill.build` apply.
+
+    Raises RecordError naming `where` (`path:line`), TornLineError when the line is undecodable and
+    lacks its newline (only a file's last line can).
+    """
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:  # also invalid UTF-8
+        error = TornLineError if not raw.endswith(b"\n") else RecordError
+        raise error(f"{where}: not a JSON line ({e})") from None
+    return validate(record, where)
 
 
 def read(path: str, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
@@ -120,43 +176,56 @@ def read(path: str, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                if tolerate_torn_tail and not raw.endswith(b"\n"):
-                    log.warning("%s:%d: dropping a torn last line (%d bytes): %s", path, number, len(raw), e)
-                    return
-                raise RecordError(f"{path}:{number}: not a JSON line ({e})") from None
-            yield validate(record, f"{path}:{number}")
+                yield parse_line(raw, f"{path}:{number}")
+            except TornLineError as e:
+                if not tolerate_torn_tail:
+                    raise
+                log.warning("dropping a torn last line (%d bytes): %s", len(raw), e)
 
 
 def append(path: str, records: list[dict[str, Any]]) -> None:
-    """Appends records and makes them durable (flush + fsync) before returning."""
+    """Appends records and makes them durable (flush + fsync; the directory too for a new file) before returning."""
     if not records:
         return
     data = "".join(encode_line(r) + "\n" for r in records)
+    created = not os.path.exists(path)
     with open(path, "ab") as f:
         f.write(data.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+    if created:
+        durable.fsync_dir(os.path.dirname(path))
+
+
+TAIL_CHUNK = 1 << 16
 
 
 def drop_torn_tail(path: str) -> int:
     """Cuts a last line left without its newline by a killed writer; returns the bytes dropped.
 
-    Called before appending to a resumed file, so new records never glue onto a torn one.
+    Called before appending to a resumed file, so new records never glue onto a torn one. Reads
+    backwards from the end in `TAIL_CHUNK` pieces: the file may be gigabytes, the tail is short.
     """
     if not os.path.exists(path):
         return 0
     with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        if keep == len(data):
+        size = end = f.seek(0, os.SEEK_END)
+        keep = 0
+        while end > 0:
+            start = max(0, end - TAIL_CHUNK)
+            f.seek(start)
+            newline = f.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        if keep == size:
             return 0
-        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - keep)
+        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, size - keep)
         f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
-    return len(data) - keep
+    return size - keep
 
 
 # JSONL encoding: what `json.dumps(record, ensure_ascii=False, separators=(",", ":"))` gives, about twice

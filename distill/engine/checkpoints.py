@@ -10,6 +10,7 @@ orbax ones (the same tree, plus T5X's optimizer state) and its legacy msgpack + 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -75,10 +76,13 @@ class CheckpointManager:
             cleanup_tmp_directories=True,
             create=True,
         )
-        self._manager = ocp.CheckpointManager(os.path.abspath(model_dir), options=options, item_names=(ITEM,))
+        self.model_dir = os.path.abspath(model_dir)
+        self._manager = ocp.CheckpointManager(self.model_dir, options=options, item_names=(ITEM,))
 
     def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+        """The latest committed step (what `locate` would take); uncommitted ones are skipped and logged."""
+        steps = set(self._manager.all_steps()) & set(committed_steps(self.model_dir))
+        return max(steps, default=None)
 
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
@@ -86,7 +90,10 @@ class CheckpointManager:
     def save(self, state: TrainState) -> None:
         step = int(jax.device_get(state.step))
         if step in self._manager.all_steps():
-            return
+            if step in committed_steps(self.model_dir):
+                return
+            log.warning("Replacing the uncommitted checkpoint of step %d", step)
+            self._manager.delete(step)
         tree = to_checkpoint_tree(state, self.layer_counts)
         self._manager.save(step, args=ocp.args.Composite(**{ITEM: ocp.args.StandardSave(tree)}), force=True)
 
@@ -114,27 +121,92 @@ class FoundCheckpoint:
 ORBAX, T5X_LEGACY = "orbax", "t5x_legacy"
 
 
+COMMIT_FILE = "commit_success.txt"  # orbax's commit marker (at the step and at the item level)
+CHECKPOINT_METADATA = "_CHECKPOINT_METADATA"  # orbax's step metadata; `commit_timestamp_nsecs` set on commit
+
+
+def _commit_problem(path: str, keys: set[str]) -> str | None:
+    """Why the checkpoint directory `path` (holding `keys`, relative to it) is not complete, or None.
+
+    Complete: T5X's legacy `checkpoint` msgpack (written last), or an orbax item (`_METADATA`)
+    with orbax's commit marker: `commit_success.txt`, or a commit timestamp in
+    `_CHECKPOINT_METADATA`. An orbax writer from before commit markers wrote neither file and
+    relied on renaming its temporary directory, so an item without any of them is taken as is.
+    """
+    if "checkpoint" in keys:
+        return None
+    if not any(f"{item}_METADATA" in keys for item in (f"{ITEM}/", "")):
+        return "no orbax _METADATA and no T5X `checkpoint` file (an interrupted or partial copy?)"
+    levels = ("", f"{ITEM}/")
+    if any(f"{level}{COMMIT_FILE}" in keys for level in levels):
+        return None
+    metadata = [f"{level}{CHECKPOINT_METADATA}" for level in levels if f"{level}{CHECKPOINT_METADATA}" in keys]
+    for name in metadata:
+        try:
+            if json.loads(storage.read_bytes(storage.join(path, name))).get("commit_timestamp_nsecs"):
+                return None
+        except (ValueError, AttributeError):  # a torn metadata file is no commit
+            continue
+    if metadata:
+        return f"orbax metadata without a commit marker ({COMMIT_FILE} or a commit timestamp): the save did not finish"
+    return None
+
+
+def _found(path: str, keys: set[str]) -> FoundCheckpoint | None:
+    """The checkpoint `path` itself is (None if it is none), after checking that it was committed."""
+    if "checkpoint" in keys:
+        kind, where = T5X_LEGACY, storage.normalize(path)
+    else:
+        item = next((item for item in (f"{ITEM}/", "") if f"{item}_METADATA" in keys), None)
+        if item is None:
+            return None
+        kind, where = ORBAX, storage.join(path, item.rstrip("/"))
+    problem = _commit_problem(path, keys)
+    if problem is not None:
+        raise FileNotFoundError(f"{path} is not a complete checkpoint: {problem}")
+    return FoundCheckpoint(kind, where)
+
+
+def committed_steps(path: str, keys: set[str] | None = None) -> list[int]:
+    """The steps of the committed `checkpoint_<step>` directories in model directory `path`, ascending.
+
+    Incomplete ones (a save cut by a crash, a partial copy) are skipped with a warning.
+    """
+    keys = set(storage.list_keys(path)) if keys is None else keys
+    by_step: dict[int, set[str]] = {}
+    for key in keys:
+        if m := re.fullmatch(rf"{STEP_PREFIX}_(\d+)/(.+)", key):
+            by_step.setdefault(int(m.group(1)), set()).add(m.group(2))
+    steps = []
+    for step, inside in sorted(by_step.items()):
+        problem = _commit_problem(storage.join(path, f"{STEP_PREFIX}_{step}"), inside)
+        if problem is None:
+            steps.append(step)
+        else:
+            log.warning("Skipping %s: %s", storage.join(path, f"{STEP_PREFIX}_{step}"), problem)
+    return steps
+
+
 def locate(path: str) -> FoundCheckpoint:
     """Finds a checkpoint given as T5X users write it, locally or as a `gs://` URL.
 
     Accepts `.../checkpoint_<step>` (ours or T5X's, orbax or legacy msgpack + zarr), an orbax
     item directory (`.../state`), a single-file legacy msgpack, or a model directory (its latest
-    `checkpoint_<step>` is used).
+    committed `checkpoint_<step>` is used; incomplete ones are skipped and logged). A checkpoint
+    named directly that was not committed is an error, never a torn load.
     """
     if storage.is_file(path):
         return FoundCheckpoint(T5X_LEGACY, storage.normalize(path))
     keys = set(storage.list_keys(path))
-    if "checkpoint" in keys:
-        return FoundCheckpoint(T5X_LEGACY, storage.normalize(path))
-    for item in (f"{ITEM}/", ""):
-        if f"{item}_METADATA" in keys:
-            return FoundCheckpoint(ORBAX, storage.join(path, item.rstrip("/")))
-    steps = {int(m.group(1)) for key in keys if (m := re.fullmatch(rf"{STEP_PREFIX}_(\d+)/.+", key))}
+    found = _found(path, keys)
+    if found is not None:
+        return found
+    steps = committed_steps(path, keys)
     if steps:
-        return locate(storage.join(path, f"{STEP_PREFIX}_{max(steps)}"))
+        return locate(storage.join(path, f"{STEP_PREFIX}_{steps[-1]}"))
     raise FileNotFoundError(
         f"No checkpoint at {path}: expected a checkpoint_<step> directory (orbax `state/` or T5X `checkpoint` "
-        "msgpack), a single-file T5X msgpack, or a model directory holding checkpoint_<step> directories."
+        "msgpack), a single-file T5X msgpack, or a model directory holding committed checkpoint_<step> directories."
     )
 
 

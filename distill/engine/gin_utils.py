@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import gin
 
+from distill.contracts import durable
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""", re.MULTILINE)
 
@@ -148,5 +150,4 @@ def summarize_gin_config(model_dir: str) -> None:
     if jax.process_index() != 0:
         return
     os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
-        f.write(gin.config_str())
+    durable.write_text(os.path.join(model_dir, "config.gin"), gin.config_str())

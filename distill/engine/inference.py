@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from distill.contracts import durable
 from distill.engine import checkpoints, decoding, utils
 from distill.engine.models import BaseModel
 from distill.engine.partitioning import BasePartitioner
@@ -262,8 +263,7 @@ def _infer_task(
             written = chunk[-1][0] + 1
             rate = (written - done) / max(time.monotonic() - start, 1e-9)
             print(f"{task.name}: {written}/{total} examples ({rate:.1f}/s)", flush=True)
-    with open(path + ".COMPLETED", "w", encoding="utf-8") as f:
-        f.write(f"{total}\n")
+    durable.write_text(path + ".COMPLETED", f"{total}\n")
 
 
 def evaluate(

@@ -71,8 +71,7 @@ def write_model_info(model_dir: str, trainer: Trainer) -> None:
         total += math.prod(leaf.shape)
         lines.append(f"{name:<80} {leaf.shape!s:<20} {leaf.dtype} {leaf.sharding.spec}")
     lines.append(f"Total parameters: {total:,}")
-    with open(os.path.join(model_dir, "model-info.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    durable.write_text(os.path.join(model_dir, "model-info.txt"), "\n".join(lines) + "\n")
 
 
 class _PreemptionFlag:
@@ -177,12 +176,11 @@ def train(
             progress.show(step, summary)
             writer.write(step, summary)
             sums, sums_steps = None, 0
-        if step % save_period == 0 or step in extra_saves or step == total_steps or preemption.requested:
-            manager.save(state)
-        if step % eval_period == 0:
-            evaluate(state, step)
-        if preemption.requested:
-            log.warning("SIGTERM received: saved checkpoint %d, stopping.", step)
+        preempted = preemption.requested  # read once: a signal arriving below waits for the next step
+        save = step % save_period == 0 or step in extra_saves or step == total_steps
+        save_and_evaluate(manager, state, step, save, step % eval_period == 0, preempted, evaluate)
+        if preempted:
+            log.warning("SIGTERM received: checkpoint %d committed, stopping (its evaluation skipped).", step)
             break
     manager.close()
     writer.close()
@@ -193,6 +191,29 @@ def train(
             flush=True,
         )
     return step, state
+
+
+def save_and_evaluate(
+    manager: checkpoints.CheckpointManager,
+    state: TrainState,
+    step: int,
+    save: bool,
+    evaluate_now: bool,
+    preempted: bool,
+    evaluate: Callable[[TrainState, int], None],
+) -> None:
+    """A step's checkpoint and evaluation, in the order a preemption needs.
+
+    Why: after SIGTERM the machine goes away within a grace period. The checkpoint is what must
+    survive it, so a preempted step saves and waits until orbax has committed the save, and runs
+    no evaluation (a full one could outlast the grace period and leave the save torn).
+    """
+    if save or preempted:
+        manager.save(state)
+    if preempted:
+        manager.wait()
+    elif evaluate_now:
+        evaluate(state, step)
 
 
 def _initial_state(

@@ -24,7 +24,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from distill.contracts import teacher_records
 from distill.data.data_dir import DataFileError, DataFormatError
 from distill.generate import client, gold, prompts, questions, run, samples, store, summary
 
@@ -129,7 +128,7 @@ def generate(args: argparse.Namespace, out: store.Store, found: list[questions.Q
         return asyncio.run(
             run.generate(found, origin, sampling(args), out, http, args.concurrency, args.progress_every)
         )
-    except client.EndpointError as error:
+    except (client.EndpointError, ValueError) as error:  # a RecordError is a ValueError
         raise SystemExit(f"error: {errors.redact(str(error))}") from None
 
 
@@ -140,14 +139,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
     try:
         found = load_questions(args)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        out = store.Store(args.out)
-        if args.source == "gsm8k-gold":
-            stats = run.RunStats()
-            gold.write(found, out)
-        else:
-            stats = generate(args, out, found)
-    except (DataFileError, DataFormatError, teacher_records.RecordError, ValueError) as error:
+        with store.exclusive(args.out):
+            return _run(args, found)
+    except (DataFileError, DataFormatError, store.OutputBusyError, ValueError) as error:  # RecordError: a ValueError
         raise SystemExit(f"error: {error}") from None
+
+
+def _run(args: argparse.Namespace, found: list[questions.Question]) -> dict:
+    """Resumes `--out`, fills in its missing samples and writes the summary (under the output's lock)."""
+    out = store.Store(args.out)
+    if args.source == "gsm8k-gold":
+        stats = run.RunStats()
+        gold.write(found, out)
+    else:
+        stats = generate(args, out, found)
     prices = None
     if args.price_prompt is not None or args.price_completion is not None:
         prices = summary.Prices(args.price_prompt or 0.0, args.price_completion or 0.0)

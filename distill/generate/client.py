@@ -10,7 +10,8 @@ request) reaches `--max-cost`; until one response has shown what a request costs
 lets one request run at a time.
 
 The API key goes into the `Authorization` header and nowhere else: messages that could echo
-it (error bodies, exception text) pass through `ErrorLog.redact` before they are written or raised.
+it (error bodies, exception text) pass through `ErrorLog.redact` (`distill.generate.redact`: every
+8-character run of the key removed, then the text cut) before they are written or raised.
 """
 
 from __future__ import annotations
@@ -108,12 +109,12 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _error_text(raw: bytes) -> tuple[str, str | None]:
-    """(message, param) of an OpenAI error body, else the start of the body."""
+    """(message, param) of an OpenAI error body, else the body: whole, as redaction comes before any cut."""
     try:
         error = json.loads(raw).get("error") or {}
-        return str(error.get("message") or raw[:300].decode("utf-8", "replace")), error.get("param")
+        return str(error.get("message") or raw.decode("utf-8", "replace")), error.get("param")
     except (ValueError, AttributeError):
-        return raw[:300].decode("utf-8", "replace"), None
+        return raw.decode("utf-8", "replace"), None
 
 
 class Client:
@@ -164,7 +165,7 @@ class Client:
         try:
             return responses.parse(orjson.loads(raw), self.chat, n, top_logprobs), {}
         except (ValueError, responses.MalformedResponseError) as error:  # JSONDecodeError is a ValueError
-            return None, {"kind": "malformed", "message": str(error)[:500]}
+            return None, {"kind": "malformed", "message": str(error)}
 
     async def complete(
         self, body: dict[str, Any], top_logprobs: int | None, context: dict[str, Any]

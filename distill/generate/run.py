@@ -187,7 +187,7 @@ class _Run:
                 self.progress.failed += len(indices)
             except Exception as error:  # EndpointError, or a record this file cannot take: stop the run, then raise
                 self.error = self.error or error
-                self.stopped = self.stopped or f"error: {error}"
+                self.stopped = self.stopped or f"error: {self.client.errors.redact(str(error))}"
 
     def _show(self, final: bool = False) -> None:
         budget = self.client.budget

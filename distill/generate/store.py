@@ -6,6 +6,13 @@ restart a torn last line is dropped (with a warning) and every (question, sample
 is skipped, so the file ends with each pair exactly once. The scan streams the file line by line
 (a 40-sample GSM8K run with top-5 log-probs is gigabytes) and keeps only what the summary needs.
 
+A stored sample counts as done only if `distill.build` will take it: every line passes the same
+check the build applies (`teacher_records.parse_line`, tokens included). A line that fails stops
+the run naming file and line, rather than being counted as done and then failing the build after
+the run can no longer request that sample again.
+
+One process at a time writes a file: `exclusive` holds an flock on `{out}.lock` for the run.
+
 A file written with another teacher, API, prompt or sampling setting is refused rather than
 silently extended: its records would not be samples of one distribution.
 """
@@ -13,51 +20,54 @@ silently extended: its records would not be samples of one distribution.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from distill.contracts import teacher_records
+from distill.generate.redact import Redactor
 from distill.generate.summary import SampleTally
 
 log = logging.getLogger(__name__)
 
-# Fields that must agree between the records already in a file and the ones a run adds.
-IDENTITY_FIELDS = ("model", "api", "prompt_sha256")
-SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "top_logprobs")
+identity = teacher_records.origin  # what must agree between the records in a file and the ones a run adds
 
 
-def identity(record: dict[str, Any]) -> dict[str, Any]:
-    sampling = record["sampling"]
-    return {**{k: record[k] for k in IDENTITY_FIELDS}, **{f"sampling.{k}": sampling.get(k) for k in SAMPLING_FIELDS}}
+class OutputBusyError(RuntimeError):
+    """Another process holds the lock of the output file."""
 
 
-_TOKENS_KEY = b',"tokens":'
+@contextlib.contextmanager
+def exclusive(path: str) -> Iterator[None]:
+    """Holds `{path}.lock` (an flock) for the block, so one process at a time writes `path`.
 
-
-def _record_and_length(line: bytes, where: str) -> tuple[dict[str, Any], int]:
-    """A stored record, validated, with `tokens` set to null, and how many tokens it had.
-
-    Parsing the token lists is most of the cost of reading a record (tens of minutes for a full
-    GSM8K run), and resuming needs only their number. Records written by this program end with
-    `"tokens": ...`; the text `,"tokens":` cannot occur inside a JSON string (its quotes would be
-    escaped), so the part before its last occurrence is the record without its tokens, and each
-    token has exactly one `"top":` key after it. Lines of another shape are parsed in full.
-    (`distill.build` reads every token and checks it against the schema.)
+    Why: two runs appending to one file interleave their records (and each would request the
+    samples the other is requesting). The kernel drops an flock when its process dies, so a
+    killed run never leaves a stale lock; the lock file itself stays, holding the last pid.
     """
-    cut = line.rfind(_TOKENS_KEY)
-    if cut >= 0:
+    lock_path = f"{path}.lock"
+    with open(lock_path, "a+", encoding="utf-8") as f:
         try:
-            head = teacher_records.validate(json.loads(line[:cut] + b',"tokens":null}'), where)
-            return head, line.count(b'"top":', cut)
-        except (ValueError, teacher_records.RecordError):  # JSONDecodeError is a ValueError
-            pass
-    try:
-        record = teacher_records.validate(json.loads(line), where)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise teacher_records.RecordError(f"{where}: not a JSON line ({error})") from None
-    return {**record, "tokens": None}, len(record["tokens"] or ())
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "pid unknown"
+            raise OutputBusyError(
+                f"{path} is being written by another distill.generate process ({holder}, holding {lock_path}); "
+                "wait for it to end (or stop it), or choose another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 class Store:
@@ -77,9 +87,14 @@ class Store:
                 if not line.strip():
                     continue
                 where = f"{self.path}:{number}"
-                record, length = _record_and_length(line, where)
+                try:
+                    record = teacher_records.parse_line(line, where)
+                except teacher_records.RecordError as error:
+                    raise teacher_records.RecordError(
+                        f"{error}; distill.build would stop on this line too: repair or delete it, then rerun"
+                    ) from None
                 self.identity = self.identity or identity(record)
-                if not self.tally.add(record, length):
+                if not self.tally.add(record):
                     question, index = record["question_id"], record["sample_index"]
                     log.warning("%s: (%s, sample %d) is stored twice; counting it once", where, question, index)
         if self.tally.records:
@@ -123,11 +138,12 @@ class ErrorLog:
     """`{out}.errors.jsonl`: one line per failed attempt, the API key redacted from every message."""
 
     def __init__(self, path: str, secret: str | None) -> None:
-        self.path, self.secret = path, secret
+        self.path, self.redactor = path, Redactor(secret)
         self.count = 0
 
     def redact(self, text: str) -> str:
-        return text.replace(self.secret, "[REDACTED]") if self.secret else text
+        """`text` without any 8-character run of the key, then cut to a readable length."""
+        return self.redactor.message(text)
 
     def write(self, **fields: Any) -> None:
         self.count += 1

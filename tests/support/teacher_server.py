@@ -12,6 +12,9 @@ Faults are scripted per request, in order: `429` (with Retry-After), `500` and `
 echo the Authorization header, like a careless proxy), `hang` (no answer before the client's timeout),
 `malformed` (not JSON), `truncated` (the body is cut short of its Content-Length), `shape`
 (JSON without choices), `ignore_n` (answers one choice whatever `n`) and `refuse_n` (400 on n > 1).
+Two faults place the echoed header at a chosen offset: `echo:<status>:<pad>` answers a plain-text
+body of `pad` characters then the header, `echo_logprob:<pad>` a 200 whose first token's log-prob
+is such a string (not a number, so the client quotes it in its error).
 """
 
 from __future__ import annotations
@@ -185,7 +188,15 @@ class ScriptedServer:
                     time.sleep(server.delay_s)
                 chat = self.path.endswith("/chat/completions")
                 n = request.get("n", 1)
-                if fault == "429":
+                name, *params = (fault or "").split(":")
+                echo = "x" * int(params[-1]) + str(self.headers.get("Authorization")) if params else ""
+                if name == "echo":
+                    self._send(int(params[0]), echo.encode())
+                elif name == "echo_logprob":
+                    body = server.body(request, chat, n)
+                    body["choices"][0]["logprobs"]["token_logprobs"][0] = echo
+                    self._send(200, json.dumps(body).encode())
+                elif fault == "429":
                     self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "1"})
                 elif fault == "500":
                     echo = f"upstream failed for {self.headers.get('Authorization')}"
