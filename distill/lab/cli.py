@@ -40,13 +40,30 @@ class Scale:
     arm_steps: int
     eval_period: int
     eval_examples: int
+    base_eval_period: int  # stage 0 and the teacher: evaluated rarely
 
 
 # Sized so that the records and 6 arms x 3 seeds run in about 75 minutes on 2 CPU cores (docs/lab.md).
 FULL = Scale(
-    stage0_steps=1500, teacher_steps=2000, questions=1000, samples=4, arm_steps=300, eval_period=100, eval_examples=40
+    stage0_steps=1200,
+    teacher_steps=1200,
+    questions=1000,
+    samples=4,
+    arm_steps=300,
+    eval_period=100,
+    eval_examples=40,
+    base_eval_period=500,
 )
-SMOKE = Scale(stage0_steps=4, teacher_steps=4, questions=8, samples=2, arm_steps=4, eval_period=2, eval_examples=4)
+SMOKE = Scale(
+    stage0_steps=4,
+    teacher_steps=4,
+    questions=8,
+    samples=2,
+    arm_steps=4,
+    eval_period=2,
+    eval_examples=4,
+    base_eval_period=2,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -139,14 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[vocab] training {vocab_file}", flush=True)
         vocab.train(vocab_file)
     stage0_dir, teacher_dir = os.path.join(out, "stage0"), os.path.join(out, "teacher")
-    stage0_job = scaled(
-        runs.stage0(stage0_dir, scale.stage0_steps), scale, max(scale.stage0_steps // 3, scale.eval_period)
-    )
+    stage0_job = scaled(runs.stage0(stage0_dir, scale.stage0_steps), scale, scale.base_eval_period)
     stage0 = args.stage0 or trained(stage0_job, stage0_dir, logs)
     teacher_job = runs.teacher(teacher_dir, vocab_file, scale.teacher_steps)
-    teacher = args.teacher or trained(
-        scaled(teacher_job, scale, max(scale.teacher_steps // 4, scale.eval_period)), teacher_dir, logs
-    )
+    teacher = args.teacher or trained(scaled(teacher_job, scale, scale.base_eval_period), teacher_dir, logs)
     if args.export:
         exported = artifacts.export(args.export, artifacts.Artifacts(stage0, teacher, vocab_file))
         print(f"lab: exported {exported}", flush=True)
