@@ -52,9 +52,11 @@ def test_groups_selection_and_table(tmp_path) -> None:
 
 
 def run_lab(*args: str, timeout: int = 1200) -> str:
-    """`python -m distill.lab ARGS` from the repository root; returns its stdout (asserting success)."""
+    """`python -m distill.lab ARGS` from the repository root, without a data directory (the lab and
+    `make demo` need none: their data is generated); returns its stdout (asserting success)."""
     argv = [sys.executable, "-m", "distill.lab", *args]
-    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "COT_DATA_DIR"}
+    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -123,6 +125,7 @@ def test_lab_smoke_runs_every_stage(tmp_path, exported: str) -> None:
         assert stage in stdout
     samples = list(teacher_records.read(str(out / "data" / "teacher.jsonl")))
     assert samples and all(s["tokens"] and len(s["tokens"][0]["top"]) == 5 for s in samples)  # top-k over HTTP
+    assert {s["dataset"] for s in samples} == {"lab_symbols"}  # so in-context demonstrations are lab chains
     assert all(s["model"] == "lab-teacher" for s in samples)
     manifest = distill_examples.read_manifest(str(out / "data" / "records"))
     assert manifest["vocabulary"] == distill_examples.BYTE_VOCABULARY

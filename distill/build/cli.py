@@ -79,8 +79,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for path in args.teacher:
         if not os.path.isfile(path):
             parser.error(f"--teacher: {path}: no such file")
-    if not data_dir.is_configured():
-        parser.error(f"no data directory: set {data_dir.ENV_VAR} (GSM8K's validation questions and demonstrations)")
     if args.vocab != distill_examples.BYTE_VOCABULARY:
         args.vocab = os.path.abspath(args.vocab or vocabulary.default_t5_model()[0])
     if args.vocab != distill_examples.BYTE_VOCABULARY and not os.path.isfile(args.vocab):
@@ -107,12 +105,11 @@ def recipe_of(args: argparse.Namespace) -> Recipe:
 def converter_for(recipe: Recipe, vocab_file: str) -> RecordConverter:
     """A converter with the GSM8K validation questions and, for in-context formats, the demonstration pool."""
     needs_pool = any(formats.is_in_context(f) for f in recipe.formats) and not recipe.demo_settings.prompt_file
+    pool = examples.demo_pool if needs_pool else None
+    if not data_dir.is_configured():  # Enough for generated datasets; a real one's record stops the build.
+        return RecordConverter(recipe, student_vocab(vocab_file), None, None, pool)
     return RecordConverter(
-        recipe,
-        student_vocab(vocab_file),
-        splits.gsm8k_validation_ids(),
-        splits.gsm8k_validation_questions(),
-        examples.demo_pool if needs_pool else None,
+        recipe, student_vocab(vocab_file), splits.gsm8k_validation_ids(), splits.gsm8k_validation_questions(), pool
     )
 
 

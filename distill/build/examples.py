@@ -30,7 +30,8 @@ from typing import Any
 from distill.build.align import Alignment, StudentVocab, align_many, teacher_tokens
 from distill.build.align.targets import cot_target_text
 from distill.contracts import distill_examples
-from distill.data import demos, formats
+from distill.data import data_dir, demos, formats
+from distill.data import examples as data_examples
 from distill.data.demos import DemoSettings
 from distill.data.loaders import MathProblem
 from distill.data.normalize import normalize_text
@@ -73,17 +74,20 @@ class RecordConverter:
         self,
         recipe: Recipe,
         vocab: StudentVocab,
-        validation_ids: frozenset[str],
-        validation_questions: frozenset[str],
+        validation_ids: frozenset[str] | None,
+        validation_questions: frozenset[str] | None,
         demo_pool: Callable[[str], Sequence[MathProblem]] | None,
     ) -> None:
+        """`validation_ids` / `validation_questions` None: no data directory, so only records of
+        generated datasets (`distill.data.examples.is_generated`) can be converted."""
         for fmt in recipe.formats:
             if fmt not in formats.MATH_FORMATS:
                 raise ValueError(f"Unknown format {fmt!r}; expected some of {formats.MATH_FORMATS}")
         self.recipe = recipe
         self.vocab = vocab
-        self.validation_ids = validation_ids
-        self.validation_questions = frozenset(q.strip() for q in validation_questions)
+        self.generated_only = validation_ids is None or validation_questions is None
+        self.validation_ids = validation_ids or frozenset()
+        self.validation_questions = frozenset(q.strip() for q in validation_questions or ())
         self.demo_pool = functools.cache(demo_pool) if demo_pool else None
         self.tokenize = teacher_tokens.load_tokenizer(recipe.retokenize) if recipe.retokenize else None
 
@@ -109,6 +113,11 @@ class RecordConverter:
 
     def _filter(self, record: dict[str, Any]) -> Outcome:
         qid = record["question_id"]
+        if self.generated_only and not data_examples.is_generated(record["dataset"]):
+            raise ValueError(
+                f"question {qid}: dataset {record['dataset']!r} needs the data directory (GSM8K's validation "
+                f"questions are never trained on): set {data_dir.ENV_VAR}"
+            )
         if not (record["correct"] or self.recipe.keep_incorrect):
             return Outcome(qid, "incorrect")
         if qid in self.validation_ids or record["question"].strip() in self.validation_questions:

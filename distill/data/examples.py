@@ -64,10 +64,14 @@ def problems(dataset: str, split: str) -> tuple[MathProblem, ...]:
     return splits.split_problems(dataset, split)
 
 
+def is_generated(dataset: str) -> bool:
+    """A dataset made by code (`synthetic_k{k}`, the lab's `lab_*`): it needs no data files."""
+    return synthetic_steps(dataset) is not None or dataset in lab_problems.FORMS
+
+
 def demo_pool(dataset: str) -> tuple[MathProblem, ...]:
     """Where ic_* demonstrations come from: GSM8K train (generated problems: their own train split)."""
-    generated = synthetic_steps(dataset) is not None or dataset in lab_problems.FORMS
-    return problems(dataset if generated else "gsm8k", "train")
+    return problems(dataset if is_generated(dataset) else "gsm8k", "train")
 
 
 @functools.lru_cache(maxsize=32)

@@ -42,13 +42,13 @@ def bbh_task(dataset: str) -> str | None:
 
 
 def from_dataset(dataset: str, split: str) -> list[Question]:
-    """A task dataset's split: math (`gsm8k`, `svamp`, ..., `synthetic_k3`) or BBH (`bbh_<task>`, split `test`)."""
+    """A task dataset's split: math (`gsm8k`, `svamp`, ..., `synthetic_k3`, the lab's `lab_*`) or BBH (`bbh_<task>`)."""
     task = bbh_task(dataset)
     if task is not None:
         if split != "test":
             raise ValueError(f"BBH datasets have one split, 'test', not {split!r}")
         return [Question(e.id, dataset, split, e.input, e.target, task=task) for e in sources.bbh_examples(task)]
-    if dataset not in sources.MATH_DATASETS and examples.synthetic_steps(dataset) is None:
+    if dataset not in sources.MATH_DATASETS and not examples.is_generated(dataset):
         known = ", ".join([*sources.MATH_DATASETS, "synthetic_k<k>", "bbh_<task>"])
         raise ValueError(f"Unknown dataset {dataset!r}; expected one of {known}")
     return [

@@ -8,7 +8,6 @@ question (temperature > 0, so some chains are wrong and the answer filter remove
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -18,20 +17,13 @@ import time
 from distill.data import formats, lab_problems
 from distill.lab.runs import TEACHER, quoted
 
+ID_DATASET = lab_problems.ID_DATASETS[0]  # the teacher's questions
 PROMPT_DEMOS = 1  # the teacher was trained on in-context CoT with LAB_DEMOS (1) demonstration
-
-
-def write_questions(path: str, count: int) -> str:
-    """The first `count` in-distribution training questions as `distill.generate --questions` JSONL."""
-    with open(path, "w", encoding="utf-8") as f:
-        for problem in lab_problems.problems("lab_symbols", "train")[:count]:
-            f.write(json.dumps({"id": problem.id, "question": problem.question, "answer": problem.answer}) + "\n")
-    return path
 
 
 def write_prompt(path: str) -> str:
     """PROMPT_DEMOS CoT demonstrations from the end of the training split (never asked), in the teacher's format."""
-    shots = lab_problems.problems("lab_symbols", "train")[-PROMPT_DEMOS:]
+    shots = lab_problems.problems(ID_DATASET, "train")[-PROMPT_DEMOS:]
     demos = [formats.Demo(p.question, p.rationale, p.answer) for p in shots]
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(formats.cot_demo(d) for d in demos).rstrip("\n") + "\n")
@@ -76,10 +68,13 @@ class TeacherServer:
         self.log.close()
 
 
-def generate_argv(url: str, questions: str, prompt: str, samples: int, out: str) -> list[str]:
+def generate_argv(url: str, questions: int, prompt: str, samples: int, out: str) -> list[str]:
+    """The first `questions` in-distribution training questions (records name their dataset, so the
+    build draws in-context demonstrations from its train split)."""
     return [
         sys.executable, "-m", "distill.generate", "--base-url", url, "--model", "lab-teacher",
-        "--questions", questions, "--prompt", prompt, "--samples", str(samples), "--temperature", "0.7",
+        "--dataset", ID_DATASET, "--split", "train", "--limit", str(questions), "--prompt", prompt,
+        "--samples", str(samples), "--temperature", "0.7",
         "--max-tokens", "64", "--top-logprobs", "5", "--concurrency", "8", "--out", out,
     ]  # fmt: skip
 
@@ -111,11 +106,10 @@ def make_records(
     os.makedirs(out_dir, exist_ok=True)
     logs = os.path.join(out_dir, "logs")
     os.makedirs(logs, exist_ok=True)
-    question_file = write_questions(os.path.join(out_dir, "questions.jsonl"), questions)
     prompt_file = write_prompt(os.path.join(out_dir, "prompt.txt"))
     teacher_file = os.path.join(out_dir, "teacher.jsonl")
     with TeacherServer(teacher_dir, vocab_file, os.path.join(logs, "serve.log")) as server:
-        step("generate", generate_argv(server.url, question_file, prompt_file, samples, teacher_file), logs)
+        step("generate", generate_argv(server.url, questions, prompt_file, samples, teacher_file), logs)
     records = os.path.join(out_dir, "records")
     step("build", build_argv(teacher_file, records, keep_incorrect), logs)
     return records
