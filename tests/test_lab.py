@@ -105,11 +105,13 @@ def assert_loads_and_serves(directory: str) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.usefixtures("fresh_gin")
 def test_exported_artifacts_load_and_serve(exported: str) -> None:
     assert_loads_and_serves(exported)
 
 
 @pytest.mark.e2e
+@pytest.mark.usefixtures("fresh_gin")
 def test_committed_artifacts_load_and_serve() -> None:
     directory = committed_artifacts()
     assert_loads_and_serves(directory)
