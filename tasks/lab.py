@@ -51,9 +51,11 @@ def register() -> None:
         registry.add_task(
             f"lab_general_{task}_{fmt}", fn, tuple(general_suite.SPLIT_SIZES), None, general_suite.exact_match
         )
-    arithmetic = ("add", "sub")
-    general = [(name, ARITHMETIC_RATE if name.split("_")[2] in arithmetic else 1.0) for name in general_task_names()]
-    registry.add_mixture("lab_general", general)
+    rates = [
+        (f"lab_general_{task}_{fmt}", ARITHMETIC_RATE if task in ("add", "sub") else 1.0)
+        for task, fmt in general_suite.task_formats()
+    ]
+    registry.add_mixture("lab_general", rates)
     registry.add_mixture("lab_math_cot", [f"{d}_{fmt}" for d in LAB_DATASETS for fmt in COT_FORMATS])
     registry.add_mixture("lab_symbols_cot", [f"lab_symbols_{fmt}" for fmt in COT_FORMATS])
     registry.add_mixture("lab_eval", ["lab_math_cot", "lab_general"])
