@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The data directory: $COT_DATA_DIR if set, else ../shared/data where it exists (this project's machines), else
+# the user's cache (~/.cache/cot-specialize/data; `python -m distill.data download` fills it). `make demo` reads none.
+ifneq ($(wildcard ../shared/data/.),)
 export COT_DATA_DIR ?= $(abspath ../shared/data)
+endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Test processes (pytest-xdist). A file's tests share a worker, so module fixtures build once.
 # On a 2-core machine two workers overlap one test's compile with another's run (18m41s -> 13m58s).

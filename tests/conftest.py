@@ -16,7 +16,13 @@ import pytest
 
 from tests.support import REPO_ROOT
 
-os.environ.setdefault("COT_DATA_DIR", os.path.join(os.path.dirname(REPO_ROOT), "shared", "data"))
+# The data directory as `make` picks it: ../shared/data where it exists (this project's machines), else the
+# user's cache that `python -m distill.data download` fills.
+_SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
+if "COT_DATA_DIR" not in os.environ:
+    from distill.data.data_dir import user_data_dir
+
+    os.environ["COT_DATA_DIR"] = _SHARED_DATA if os.path.isdir(_SHARED_DATA) else user_data_dir()
 
 
 @pytest.fixture

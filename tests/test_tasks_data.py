@@ -156,11 +156,23 @@ def test_held_out_ids_do_not_depend_on_order() -> None:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def test_missing_data_dir_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_data_dir_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.delenv(data_dir.ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no user cache directory either
     assert not data_dir.is_configured()
-    with pytest.raises(DataFileError, match="COT_DATA_DIR"):
+    with pytest.raises(DataFileError, match=r"COT_DATA_DIR.*python -m distill\.data download"):
         sources.gsm8k("test")
+
+
+def test_the_user_cache_is_the_data_dir_once_it_exists(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv(data_dir.ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = tmp_path / "cot-specialize" / "data"
+    assert data_dir.download_dir() == str(cache)  # where `download` writes when nothing is named
+    cache.mkdir(parents=True)
+    assert data_dir.data_dir() == str(cache)
+    monkeypatch.setenv(data_dir.ENV_VAR, str(tmp_path / "named"))
+    assert data_dir.data_dir() == data_dir.download_dir() == str(tmp_path / "named")  # COT_DATA_DIR wins
 
 
 def test_gin_binding_names_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -186,7 +186,7 @@ def test_byte_vocabulary_by_gin_and_environment(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.e2e
-def test_import_and_errors_without_a_data_dir() -> None:
+def test_import_and_errors_without_a_data_dir(tmp_path) -> None:
     """`import tasks` needs no data; reading a dataset then fails naming the problem."""
     script = """
 import json, seqio, tasks
@@ -202,6 +202,7 @@ out["synthetic"] = int(next(iter(ds))["targets"][-1])
 print(json.dumps(out))
 """
     env = {k: v for k, v in os.environ.items() if k != "COT_DATA_DIR"} | {"COT_VOCABULARY": "byte"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)  # and no user cache directory
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
     )

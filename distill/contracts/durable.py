@@ -34,15 +34,27 @@ def fsync_file(path: str) -> None:
         os.close(fd)
 
 
-def write_text(path: str, text: str) -> None:
-    """Writes `text` to `path` atomically and durably (temporary file, fsync, rename, directory fsync)."""
+def publish(tmp: str, path: str) -> None:
+    """Puts the complete, closed file `tmp` (e.g. a finished download) under its final name `path`, durably."""
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path))
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` to `path` atomically and durably (temporary file, fsync, rename, directory fsync)."""
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(path))
+
+
+def write_text(path: str, text: str) -> None:
+    """`text` as UTF-8, written as `write_bytes` does."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str, content: Any, *, indent: int = 2, sort_keys: bool = False) -> None:

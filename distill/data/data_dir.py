@@ -1,11 +1,14 @@
-"""Where the project's data files live: `COT_DATA_DIR`, laid out like the shared data folder.
+"""Where the project's data files live: a directory laid out like the shared data folder.
 
-Nothing is downloaded at run time; every file has a known public source (see docs/data-and-tasks.md and the data
-directory's MANIFEST.md) and a sha256 (`distill/data/known_files.tsv`) checked on first use, so a missing or
-altered file fails with its name and origin instead of silently changing results.
+Every file has a known public source and a sha256 (`distill/data/known_files.tsv`) checked on first
+use, so a missing or altered file fails with its name and origin instead of silently changing
+results; `python -m distill.data download` fetches them (nothing is downloaded at run time).
 
-The directory comes from the gin binding `data_dir.path` if given, else `$COT_DATA_DIR`. Asking
-for it when neither is set raises `DataFileError`; importing `tasks` never does.
+Which directory, first match wins: the gin binding `data_dir.path`; `$COT_DATA_DIR` (`make` sets it
+to `../shared/data` when that folder exists, as on this project's machines); the user's cache,
+`$XDG_CACHE_HOME/cot-specialize/data` (default `~/.cache/cot-specialize/data`), where `download`
+puts the files when nothing else is named, once it exists. With none of them, asking for the
+directory raises `DataFileError`; importing `tasks` never does.
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ from distill.data.checksums import KNOWN_FILES
 
 ENV_VAR = "COT_DATA_DIR"
 
-__all__ = ["ENV_VAR", "KNOWN_FILES", "DataFileError", "DataFormatError", "data_dir", "data_file", "is_configured"]
+__all__ = [
+    "ENV_VAR",
+    "KNOWN_FILES",
+    "DataFileError",
+    "DataFormatError",
+    "data_dir",
+    "data_file",
+    "download_dir",
+    "is_configured",
+    "user_data_dir",
+]
 
 
 class DataFileError(FileNotFoundError):
@@ -37,17 +50,33 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {what}{problem}")
 
 
+def user_data_dir() -> str:
+    """`$XDG_CACHE_HOME/cot-specialize/data` (default `~/.cache/...`): a user's data directory when none is named."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(cache), "cot-specialize", "data")
+
+
+def download_dir() -> str:
+    """Where `download` writes without `--out`: $COT_DATA_DIR, else the user's cache directory (created then)."""
+    return os.path.abspath(os.environ.get(ENV_VAR) or user_data_dir())
+
+
 @gin.configurable
 def data_dir(path: str | None = None) -> str:
-    """The data directory: the gin binding if given, else $COT_DATA_DIR."""
+    """The data directory: the gin binding, else $COT_DATA_DIR, else the user's cache directory if it exists."""
     path = path or os.environ.get(ENV_VAR)
-    if not path:
-        raise DataFileError(f"No data directory: set {ENV_VAR}=/path/to/data (see docs/data-and-tasks.md).")
-    return os.path.abspath(path)
+    if path:
+        return os.path.abspath(path)
+    if os.path.isdir(user_data_dir()):
+        return user_data_dir()
+    raise DataFileError(
+        f"No data directory: set {ENV_VAR}=/path/to/data, or run `python -m distill.data download` "
+        f"to fill {user_data_dir()} (see docs/data-and-tasks.md)."
+    )
 
 
 def is_configured() -> bool:
-    """Whether a data directory is named (it may still lack files)."""
+    """Whether a data directory is named or the user's cache directory exists (it may still lack files)."""
     try:
         data_dir()
     except DataFileError:
@@ -65,26 +94,30 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: str) -> str:
+    """sha256 of a file, hashed once per (path, size, mtime)."""
+    stat = os.stat(path)
+    return _sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
 def status(relative: str, root: str | None = None) -> str:
     """`present` (and verified), `missing` or `altered` (sha256 differs): one file of KNOWN_FILES under `root`."""
     path = os.path.join(root or data_dir(), relative)
     if not os.path.isfile(path):
         return "missing"
-    stat = os.stat(path)
-    return "present" if _sha256(path, stat.st_size, stat.st_mtime_ns) == KNOWN_FILES[relative][0] else "altered"
+    return "present" if file_sha256(path) == KNOWN_FILES[relative].sha256 else "altered"
 
 
 def data_file(relative: str) -> str:
     """Absolute path of a data file, verified against its known sha256 when it has one."""
     path = os.path.join(data_dir(), relative)
     known = KNOWN_FILES.get(relative)
-    source = f" Get it from {known[1]} (see MANIFEST.md of the shared data)." if known else ""
+    folder = relative.split("/")[0]
+    source = f" Get it with `python -m distill.data download --only {folder}` ({known.source})." if known else ""
     if not os.path.isfile(path):
         raise DataFileError(f"Missing data file {path}.{source}")
-    if known:
-        stat = os.stat(path)
-        if _sha256(path, stat.st_size, stat.st_mtime_ns) != known[0]:
-            raise DataFileError(f"{path} does not match the published file (sha256 differs).{source}")
+    if known and file_sha256(path) != known.sha256:
+        raise DataFileError(f"{path} does not match the published file (sha256 differs).{source}")
     return path
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import time
 
+from distill.data import download
 from distill.lab import arms, artifacts, figures, results, runs, teacher_data
 
 
@@ -33,6 +34,10 @@ DEMO = DemoScale(questions=400, samples=2, steps=400, eval_period=100, eval_exam
 SMOKE = DemoScale(questions=4, samples=1, steps=2, eval_period=2, eval_examples=2)
 EVAL_MIXTURE = "lab_ood_cot"
 EVAL_BEFORE = "gin/experiments/lab/eval_before.gin"
+# The data files the demo reads, and only when a data directory is configured: `distill.build` then drops
+# GSM8K's validation questions from training data. The demo's questions are generated and its
+# vocabularies committed (artifacts/lab), so without a data directory it reads no data file.
+DATA_FILES = ("gsm8k/train.jsonl",)
 
 
 def last_line(curves: results.Curves) -> str:
@@ -52,6 +57,7 @@ def last_line(curves: results.Curves) -> str:
 def run(out: str, artifact_dir: str, scale: DemoScale, keep_incorrect: bool = False) -> str:
     """Runs the demo into `out`; returns (and prints) its last line."""
     start, out = time.monotonic(), os.path.abspath(out)
+    download.ensure(DATA_FILES, "demo")
     found = artifacts.find(artifact_dir)
     data = os.path.join(out, "data")
     records = teacher_data.make_records(
