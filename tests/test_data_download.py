@@ -259,6 +259,17 @@ def test_ensure_fetches_what_a_configured_data_dir_lacks_and_nothing_else(
     assert len(gsm8k_source.requests) == 1 and capsys.readouterr().out == ""
 
 
+def test_ensure_for_a_command_that_needs_the_files_fills_the_default_directory(
+    gsm8k_source: Mirror, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(data_dir.ENV_VAR)
+    download.ensure([GSM8K_TRAIN], "quickstart", needs_dir=True)
+    cache = str(tmp_path / "cache" / "cot-specialize" / "data")
+    assert data_dir.data_dir() == cache and data_dir.status(GSM8K_TRAIN, cache) == "present"
+    assert capsys.readouterr().out == f"quickstart: fetching {GSM8K_TRAIN} into the data directory {cache}\n"
+
+
 def test_ensure_offline_fails_in_one_line(gsm8k_source: Mirror, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     gsm8k_source.close()  # offline: the connection is refused
     monkeypatch.setenv(data_dir.ENV_VAR, str(tmp_path / "data"))
@@ -287,3 +298,29 @@ def test_the_demo_ensures_its_data_before_anything_else(
     with pytest.raises(StartedError):
         demo.run(str(tmp_path / "demo"), "artifacts/lab", demo.SMOKE)
     assert data_dir.status(GSM8K_TRAIN, out) == "present"
+
+
+def test_the_quickstart_ensures_its_data_before_anything_else(
+    gsm8k_source: Mirror, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its two tokenizers and GSM8K's train file: fetched (here from the mirror) into the default directory."""
+    from distill.quickstart import cli as quickstart
+
+    class StartedError(Exception):
+        pass
+
+    def started(*_: object) -> None:
+        raise StartedError
+
+    for relative in (quickstart.TEACHER_TOKENIZER, quickstart.STUDENT_VOCABULARY):
+        os.makedirs(os.path.join(gsm8k_source.root, os.path.dirname(relative)), exist_ok=True)
+        shutil.copyfile(os.path.join(SHARED, relative), os.path.join(gsm8k_source.root, relative))
+        monkeypatch.setitem(KNOWN_FILES, relative, KNOWN_FILES[relative]._replace(url=gsm8k_source.url + relative))
+    monkeypatch.delenv(data_dir.ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(quickstart, "prepare_records", started)  # the quickstart's first step after its data
+    with pytest.raises(StartedError):
+        quickstart.main(["--out", str(tmp_path / "quickstart")])
+    cache = data_dir.user_data_dir()
+    assert [data_dir.status(relative, cache) for relative in quickstart.DATA_FILES] == ["present"] * 3
+    assert sorted(path for path, _, _ in gsm8k_source.requests) == sorted(quickstart.DATA_FILES)

@@ -246,12 +246,19 @@ def report(summary: Summary, root: str) -> int:
     return 1 if summary.failed else 0
 
 
-def ensure(files: Sequence[str], who: str) -> None:
-    """For a command that reads `files` only from a configured data directory: fetches those it lacks, saying so
-    in one line, and exits with one line if it cannot (offline). Nothing is fetched when they are present."""
-    if not data_dir.is_configured():
+def ensure(files: Sequence[str], who: str, needs_dir: bool = False) -> None:
+    """Before a command that reads `files` from the data directory: fetches those it lacks, saying so in one line,
+    and exits with one line if it cannot (offline). Nothing is fetched when they are present.
+
+    With no data directory configured, a command that reads them only from one (`needs_dir` False) needs
+    nothing; one that needs them anyway gets them in the default directory (`data_dir.download_dir`).
+    """
+    if data_dir.is_configured():
+        root = data_dir.data_dir()
+    elif needs_dir:
+        root = data_dir.download_dir()
+    else:
         return
-    root = data_dir.data_dir()
     missing = [f for f in files if data_dir.status(f, root) != "present"]
     if not missing:
         return

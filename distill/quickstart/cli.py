@@ -15,7 +15,9 @@
 5. report:   `distill.report` prints the table (selection, validation and test accuracy).
 
 Each step is the command a user would run (printed before it runs), so the quickstart doubles as
-a worked example. Needs the data directory only for the two tokenizer files ($COT_DATA_DIR).
+a worked example. Reads three files of the data directory (the two tokenizers, and GSM8K's train file
+whose validation questions `distill.build` keeps out of training data): those missing are fetched
+first, into the default data directory if none is configured (`python -m distill.data download`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Sequence
 
 from distill.build.align.teacher_tokens import tiktoken_encoding
 from distill.contracts import teacher_records
-from distill.data import data_dir, word_problems
+from distill.data import data_dir, download, word_problems
 from distill.generate import stand_in
 from distill.report.cli import build_report
 from distill.report.runs import summarize_run
@@ -40,6 +42,7 @@ TRAIN_STEPS_K = (2, 3)  # the teacher's problems; 4 and 5 steps are held out ent
 TEACHER_TOKENIZER = "tokenizers/gpt2/p50k_base.tiktoken"
 TEACHER_OPTIONS = {"distributions": "plausible", "wrong_rate": 0.2}  # slips the answer filter removes
 STUDENT_VOCABULARY = "tokenizers/t5/spiece.model"
+DATA_FILES = (TEACHER_TOKENIZER, STUDENT_VOCABULARY, "gsm8k/train.jsonl")  # what the quickstart reads
 MODEL_GIN = "gin/models/t5_1_1/tiny.gin"
 DEMOS = 2  # in-context demonstrations, in training and in evaluation (short inputs for a CPU)
 EVAL_MIXTURE = "synthetic_cot"  # zero-shot and in-context CoT, 2-5 steps
@@ -98,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.path.exists(model_dir):
         raise SystemExit(f"{model_dir} exists; remove {out} (or pass another --out) to start afresh")
     os.makedirs(out, exist_ok=True)
+    download.ensure(DATA_FILES, "quickstart", needs_dir=True)
 
     prepare_records(out, args.questions, args.samples, args.seed)
     python = sys.executable
