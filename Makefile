@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The data directory: $COT_DATA_DIR if set, else ../shared/data where it exists (this project's machines), else
-# the user's cache (~/.cache/cot-specialize/data; `python -m distill.data download` fills it). `make demo` reads none.
+# the user's cache (~/.cache/cot-specialize/data, which `make data` fills). `make demo` needs none.
 ifneq ($(wildcard ../shared/data/.),)
 export COT_DATA_DIR ?= $(abspath ../shared/data)
 endif
@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # On a 2-core machine two workers overlap one test's compile with another's run (18m41s -> 13m58s).
 TEST_WORKERS ?= 2
 
-.PHONY: demo quickstart test test-fast lint bench clean
+.PHONY: demo quickstart data test test-fast lint bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: $(STAMP)
 quickstart: $(STAMP)
 	rm -rf out/quickstart
 	$(PY) -m distill.quickstart --out out/quickstart
+
+# The data directory's files from their pinned public sources, verified (skips those present): docs/data-and-tasks.md.
+data: $(STAMP)
+	$(PY) -m distill.data download
 
 test: $(STAMP)
 	$(PY) -m ruff check .
