@@ -35,6 +35,7 @@ class Mirror:
         self.drop_once: set[str] = set()  # send half the body, then close the connection
         self.fail_once: dict[str, int] = {}  # answer this HTTP status once
         self.ignore_range = False  # answer a Range request with the whole file, as some servers do
+        self.redirect_to: str | None = None  # answer every request with a redirect to this base URL
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.thread.start()
@@ -59,6 +60,11 @@ class Mirror:
                 relative = urllib.parse.unquote(self.path).removeprefix("/data/")
                 mirror.requests.append((relative, self.headers.get("Range"), self.headers.get("Authorization")))
                 path = os.path.join(mirror.root, relative)
+                if mirror.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", mirror.redirect_to + relative)
+                    self.end_headers()
+                    return
                 if relative in mirror.fail_once:
                     self.send_error(mirror.fail_once.pop(relative))
                     return
@@ -186,6 +192,20 @@ def test_a_404_names_the_file_and_url_and_the_others_complete(mirror: Mirror, tm
     assert f"error: addsub/AddSub.json: HTTP 404 Not Found ({mirror.url}addsub/AddSub.json)" in captured.err
     assert "s3cret" not in captured.out + captured.err  # the mirror's credentials are sent, never printed
     assert {auth for _, _, auth in mirror.requests} == {"Basic " + base64.b64encode(b"reader:s3cret-token").decode()}
+
+
+def test_credentials_are_not_sent_on_to_where_a_redirect_points(mirror: Mirror, tmp_path) -> None:
+    front = Mirror(str(tmp_path / "empty"))
+    front.redirect_to = mirror.url
+    try:
+        port = front.http.server_address[1]
+        out = str(tmp_path / "data")
+        assert run("--only", "svamp", "--out", out, "--mirror", f"http://reader:s3cret@127.0.0.1:{port}/data/") == 0
+    finally:
+        front.close()
+    assert {auth for _, _, auth in front.requests} == {"Basic " + base64.b64encode(b"reader:s3cret").decode()}
+    assert sorted(path for path, _, _ in mirror.requests) == ["svamp/LICENSE.source", "svamp/SVAMP.json"]
+    assert {auth for _, _, auth in mirror.requests} == {None}
 
 
 def test_list_reports_present_missing_and_altered(mirror: Mirror, tmp_path, capsys) -> None:

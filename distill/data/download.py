@@ -23,6 +23,7 @@ Why each piece:
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import http.client
@@ -78,16 +79,19 @@ def file_url(relative: str, mirror: str | None) -> str:
 
 
 def _request(url: str, offset: int) -> urllib.request.Request:
-    """A GET for `url` from byte `offset`, with any `user:password@` of the URL moved into a basic-auth header."""
+    """A GET for `url` from byte `offset`, with any `user:password@` of the URL moved into a basic-auth header
+    (not sent on to wherever a redirect points)."""
     parts = urllib.parse.urlsplit(url)
-    headers = {"User-Agent": "cot-specialize-data/1"}
+    credentials = None
     if parts.username is not None:
         credentials = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
         url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    request = urllib.request.Request(url, headers={"User-Agent": "cot-specialize-data/1"})
+    if credentials is not None:
+        request.add_unredirected_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
     if offset:
-        headers["Range"] = f"bytes={offset}-"
-    return urllib.request.Request(url, headers=headers)
+        request.add_header("Range", f"bytes={offset}-")
+    return request
 
 
 class Progress:
@@ -146,7 +150,8 @@ def _fetch_once(relative: str, url: str, part: str, settings: Settings, progress
                     progress.bytes(len(block))
     except urllib.error.HTTPError as error:
         if error.code == 416:  # the .part is not a prefix the server knows: start again
-            os.remove(part)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(part)
         transient = error.code >= 500 or error.code in RETRYABLE_HTTP or error.code == 416
         raise DownloadError(relative, url, f"HTTP {error.code} {error.reason}", transient) from None
     except (OSError, http.client.HTTPException) as error:
