@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import urllib.request
 
 import ml_dtypes
@@ -56,6 +57,7 @@ def run_lab(*args: str, timeout: int = 1200) -> str:
     `make demo` need none: their data is generated); returns its stdout (asserting success)."""
     argv = [sys.executable, "-m", "distill.lab", *args]
     env = {k: v for k, v in os.environ.items() if k != "COT_DATA_DIR"}
+    env["XDG_CACHE_HOME"] = os.path.join(tempfile.gettempdir(), "cot-specialize-tests")  # no user data directory
     proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout

@@ -160,10 +160,11 @@ def test_vocabularies_compare_by_content(tmp_path) -> None:
     assert t5 != seqio.ByteVocabulary()
 
 
-def test_t5_vocabulary_default_files(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_t5_vocabulary_default_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     path, extra_ids = vocabulary.default_t5_model()
     assert path.endswith("tokenizers/t5/spiece.model") and extra_ids == 100
     monkeypatch.delenv("COT_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # and no user cache directory
     assert vocabulary.default_t5_model() == ("gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model", 0)
 
 
