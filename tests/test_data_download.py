@@ -162,6 +162,18 @@ def test_a_part_file_left_by_an_interrupted_run_is_resumed(mirror: Mirror, tmp_p
     assert not os.path.exists(os.path.join(out, "svamp/SVAMP.json.part"))
 
 
+def test_a_damaged_part_file_is_refetched_from_the_start(mirror: Mirror, tmp_path, capsys) -> None:
+    out = str(tmp_path / "data")
+    os.makedirs(os.path.join(out, "svamp"))
+    with open(os.path.join(out, "svamp/SVAMP.json.part"), "wb") as f:
+        f.write(b"#" * 1000)  # not the file's first bytes
+
+    assert run("--only", "svamp", "--out", out, "--mirror", mirror.url) == 0
+    assert data_dir.status("svamp/SVAMP.json", out) == "present"
+    assert mirror.requested("svamp/SVAMP.json") == ["bytes=1000-", None]
+    assert "refetching svamp/SVAMP.json from the start" in capsys.readouterr().err
+
+
 def test_a_corrupted_file_is_reported_and_not_installed(mirror: Mirror, tmp_path, capsys) -> None:
     out = str(tmp_path / "data")
     with open(os.path.join(mirror.root, "svamp/SVAMP.json"), "r+b") as f:

@@ -9,7 +9,8 @@ Why each piece:
   recorded sha256 and only then renamed over its final name (`durable.publish`). A file that does
   not verify is removed and reported, never installed.
 * Resuming: a `.part` left by an interrupted run is continued with an HTTP Range request (a server
-  that ignores Range sends the whole file, which is then written from the start).
+  that ignores Range sends the whole file, which is then written from the start); a resumed file
+  that does not verify is fetched once more from the start, in case the old bytes were bad.
 * Retries: what may pass (connection refused, reset or dropped mid-body, timeouts, HTTP 5xx, 408,
   429) is retried with exponential backoff; a 404 (or other 4xx) or a checksum mismatch will not
   pass, so it ends that file at once with an error naming the file and URL. The other files still
@@ -133,8 +134,10 @@ class Progress:
         self.status.show(text if final else f"{text}  {self.current}", final=final)
 
 
-def _fetch_once(relative: str, url: str, part: str, settings: Settings, progress: Progress) -> None:
-    """One GET into `part` (continued from its current size); a DownloadError says whether to try again."""
+def _fetch_once(relative: str, url: str, part: str, settings: Settings, progress: Progress) -> bool:
+    """One GET into `part` (continued from its current size); whether it continued earlier bytes.
+
+    A DownloadError says whether to try again."""
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     try:
         with urllib.request.urlopen(_request(url, offset), timeout=settings.timeout_s) as response:
@@ -159,33 +162,47 @@ def _fetch_once(relative: str, url: str, part: str, settings: Settings, progress
         raise DownloadError(relative, url, f"{type(error).__name__}: {reason}", transient=True) from None
     if expected is not None and received < expected:
         raise DownloadError(relative, url, f"connection closed after {received} of {expected} bytes", True)
+    return offset > 0
 
 
 def _continues(response: http.client.HTTPResponse, offset: int) -> bool:
     return response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
 
 
-def fetch(relative: str, url: str, root: str, settings: Settings, progress: Progress) -> None:
-    """Downloads one file to `<root>/<relative>` through its `.part`, retrying what may pass; installs it verified."""
-    path = os.path.join(root, relative)
-    part = f"{path}.part"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+def _fetch_retrying(relative: str, url: str, part: str, settings: Settings, progress: Progress) -> bool:
+    """`_fetch_once` until it succeeds or fails for good; whether the result continued earlier bytes."""
     for attempt in range(1, settings.attempts + 1):
         try:
-            _fetch_once(relative, url, part, settings, progress)
-            break
+            return _fetch_once(relative, url, part, settings, progress)
         except DownloadError as error:
             if not error.transient or attempt == settings.attempts:
                 raise
             delay = settings.backoff_s * 2 ** (attempt - 1)
             progress.note(f"retrying {relative} in {delay:g} s (attempt {attempt + 1}/{settings.attempts}): {error}")
             time.sleep(delay)
-    got = data_dir.file_sha256(part)
-    if got != KNOWN_FILES[relative].sha256:
+    raise ValueError(f"attempts must be at least 1, not {settings.attempts}")
+
+
+def fetch(relative: str, url: str, root: str, settings: Settings, progress: Progress) -> None:
+    """Downloads one file to `<root>/<relative>` through its `.part`, retrying what may pass; installs it verified.
+
+    A mismatch is final, unless the bytes continued an earlier `.part` (which may be stale or damaged):
+    then the file is fetched once more from the start.
+    """
+    path = os.path.join(root, relative)
+    part = f"{path}.part"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    while True:
+        resumed = _fetch_retrying(relative, url, part, settings, progress)
+        got = data_dir.file_sha256(part)
+        if got == KNOWN_FILES[relative].sha256:
+            durable.publish(part, path)
+            return
         os.remove(part)
-        problem = f"sha256 {got[:16]}… differs from the published {KNOWN_FILES[relative].sha256[:16]}…; not installed"
-        raise DownloadError(relative, url, problem)
-    durable.publish(part, path)
+        if not resumed:
+            problem = f"sha256 {got[:16]}… differs from the published {KNOWN_FILES[relative].sha256[:16]}…"
+            raise DownloadError(relative, url, problem + "; not installed")
+        progress.note(f"refetching {relative} from the start: the resumed file did not verify")
 
 
 def derive(relative: str, root: str) -> None:
