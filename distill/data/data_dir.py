@@ -2,7 +2,8 @@
 
 Every file has a known public source and a sha256 (`distill/data/known_files.tsv`) checked on first
 use, so a missing or altered file fails with its name and origin instead of silently changing
-results; `python -m distill.data download` fetches them (nothing is downloaded at run time).
+results; `python -m distill.data download` fetches them. Nothing else downloads, except that
+`make demo` and `make quickstart` first fetch the few files they read if missing (`download.ensure`).
 
 Which directory, first match wins: the gin binding `data_dir.path`; `$COT_DATA_DIR` (`make` sets it
 to `../shared/data` when that folder exists, as on this project's machines); the user's cache,
