@@ -235,6 +235,24 @@ def test_a_body_trickled_faster_than_any_read_timeout_is_still_cut_at_the_deadli
         assert closed_after < timeout + 0.5, f"answered {closed_after:.2f} s after connecting (deadline {timeout} s)"
 
 
+def test_a_burst_of_connections_is_accepted_at_once_and_each_closed_at_its_deadline(model_params) -> None:
+    # socketserver's listen backlog of 5 made a burst of connects wait out 1 s SYN retransmits (200
+    # took 34 s), so a flood's connections were still arriving, and being closed, long after
+    # request_timeout_s; each connection's deadline runs from its accept.
+    timeout = 1.5
+    with serving(model_params, request_timeout_s=timeout) as server:
+        opened = {}
+        for _ in range(100):
+            sock = connect(server)
+            opened[sock] = time.monotonic()
+        assert max(opened.values()) - min(opened.values()) < 1.0, "the burst waited on the listen backlog"
+        for sock, at in opened.items():
+            assert read_all(sock) == b""  # an idle connection is closed without a response
+            assert time.monotonic() - at < timeout + 1.0
+            sock.close()
+        wait_for(lambda: server.http.open_connections == 0)
+
+
 def ordinary_request(server: Server) -> tuple[int, dict, str | None]:
     """A plain client's POST on a fresh connection (http.client): status, body and its Connection header.
 
