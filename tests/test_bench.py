@@ -216,7 +216,7 @@ def test_serve_load_bench_tiny_run_writes_json(tmp_path) -> None:
     result = report["result"]
     assert result["requests"] > 0 and sum(result["statuses"].values()) == result["requests"]
     assert sum(result["slow_connections"].values()) == 3 and "still_open" not in result["slow_connections"]
-    assert set(result["slow_connections"]) <= {"408", "503", "closed"}
+    assert {s.split(":")[0] for s in result["slow_connections"]} <= {"408", "503", "closed"}
     assert result["cancelled_requests"] == {"sent": 2}
     assert result["server"]["peak_threads"] > 0 and result["server"]["peak_rss_mb"] > 0
     assert set(report["acceptance"]) >= {"no_5xx", "threads_bounded", "plain_after_within_2x_idle"}

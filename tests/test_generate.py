@@ -554,3 +554,17 @@ def test_resume_streams_a_large_file_and_cuts_its_torn_tail(server, tmp_path) ->
     assert resumed.tally.records == copies and resumed.done(record["question_id"]) == set(range(copies))
     assert os.path.getsize(out) == size - len(line) // 2 and Path(out).read_bytes().endswith(b"}\n")
     assert peak < size / 8, f"the resume held {peak:,} bytes of a {size:,}-byte file"
+
+
+def test_the_errors_file_is_fsynced_like_the_records(server, tmp_path, monkeypatch) -> None:
+    # A power loss cannot be staged; what would survive one can be watched: what is fsynced.
+    synced, real_fsync = [], os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    server.faults = ["500", "500"]
+    out = str(tmp_path / "out.jsonl")
+    generate.main(run_args(server, tmp_path, out, "--concurrency", "1"))
+    errors = out + ".errors.jsonl"
+    assert len(Path(errors).read_text().splitlines()) == 2
+    assert synced.count(errors) == 2, "each error line is fsynced when it is written"
+    first = synced.index(errors)
+    assert synced[first + 1] == str(tmp_path), "then the directory that now names the new errors file"

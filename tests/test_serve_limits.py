@@ -9,6 +9,7 @@ injected by wrapping the server's decode function (`gated`, `dying`).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import socket
@@ -213,17 +214,110 @@ def test_incomplete_requests_are_closed_after_request_timeout(model_params) -> N
         assert call(server, "GET", "/health")[0] == 200
 
 
-def test_connections_beyond_max_connections_get_503(model_params) -> None:
-    with serving(model_params, max_connections=3, request_timeout_s=20) as server:
-        idle = [connect(server) for _ in range(3)]
-        wait_for(lambda: server.http.open_connections == 3)
-        data = exchange(server, LAST)
-        assert statuses(data) in ([503], []), data
-        assert server.metrics()["refused_connections"] == 1
-        for sock in idle:
+def test_a_body_trickled_faster_than_any_read_timeout_is_still_cut_at_the_deadline(model_params) -> None:
+    # One deadline for the whole request from the moment the connection is accepted: a byte every
+    # 0.1 s never lets a per-read timeout fire, yet the connection is answered 408 and closed in time.
+    timeout = 1.5
+    with serving(model_params, request_timeout_s=timeout) as server:
+        sock = connect(server)
+        start = time.monotonic()
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        sock.settimeout(0.1)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while time.monotonic() - start < timeout + 3 and not answer:
+                sock.sendall(b" ")
+                with contextlib.suppress(TimeoutError):
+                    answer = sock.recv(65536)
+        closed_after = time.monotonic() - start
+        sock.close()
+        assert statuses(answer) == [408], answer
+        assert closed_after < timeout + 0.5, f"answered {closed_after:.2f} s after connecting (deadline {timeout} s)"
+
+
+def test_a_burst_of_connections_is_accepted_at_once_and_each_closed_at_its_deadline(model_params) -> None:
+    # socketserver's listen backlog of 5 made a burst of connects wait out 1 s SYN retransmits (200
+    # took 34 s), so a flood's connections were still arriving, and being closed, long after
+    # request_timeout_s; each connection's deadline runs from its accept.
+    timeout = 1.5
+    with serving(model_params, request_timeout_s=timeout) as server:
+        opened = {}
+        for _ in range(100):
+            sock = connect(server)
+            opened[sock] = time.monotonic()
+        assert max(opened.values()) - min(opened.values()) < 1.0, "the burst waited on the listen backlog"
+        for sock, at in opened.items():
+            assert read_all(sock) == b""  # an idle connection is closed without a response
+            assert time.monotonic() - at < timeout + 1.0
             sock.close()
         wait_for(lambda: server.http.open_connections == 0)
-        assert call(server, "GET", "/health")[0] == 200
+
+
+def ordinary_request(server: Server) -> tuple[int, dict, str | None]:
+    """A plain client's POST on a fresh connection (http.client): status, body and its Connection header.
+
+    Its request is written a moment after connecting, as a loaded client's would be: after a
+    refusing server may already have answered and closed.
+    """
+    conn = http.client.HTTPConnection(*server.http.server_address[:2], timeout=10)
+    try:
+        conn.connect()
+        time.sleep(0.05)
+        conn.request("POST", "/v1/completions", json.dumps({"prompt": "x", "max_tokens": 1}).encode())
+        response = conn.getresponse()
+        return response.status, json.loads(response.read()), response.getheader("Connection")
+    finally:
+        conn.close()
+
+
+def test_beyond_max_connections_a_client_gets_a_clean_503_never_a_reset(model_params) -> None:
+    # The cap is held by connections whose requests are complete and decoding (nothing to evict):
+    # every new connection must read a whole 503 with the OpenAI error body, not a reset.
+    with serving(model_params, max_connections=3, request_timeout_s=20) as server:
+        with gated(server):
+            holders = [
+                threading.Thread(target=call, args=(server, "POST", "/v1/completions", {"prompt": "x"}))
+                for _ in range(3)
+            ]
+            for holder in holders:
+                holder.start()
+            wait_for(lambda: server.metrics()["requests"] == 3)
+            for attempt in range(20):
+                status, body, connection = ordinary_request(server)  # a reset or a broken pipe fails the test
+                assert status == 503 and body["error"]["code"] == "overloaded", (attempt, status, body)
+                assert connection == "close"
+            assert server.metrics()["refused_connections"] == 20
+        for holder in holders:
+            holder.join(timeout=30)
+        wait_for(lambda: server.http.open_connections == 0)
+        assert ordinary_request(server)[0] == 200
+
+
+def test_at_max_connections_the_longest_incomplete_request_is_evicted_for_a_new_one(model_params) -> None:
+    # A slow-connection flood must not lock ordinary clients out for request_timeout_s: at the cap, a
+    # new connection takes the place of the one that has waited longest for its request to arrive.
+    with serving(model_params, max_connections=3, request_timeout_s=20) as server:
+        slow = []
+        for count in range(1, 4):
+            sock = connect(server)
+            sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n{")
+            slow.append(sock)
+            wait_for(lambda count=count: server.http.open_connections == count)
+            time.sleep(0.05)  # a distinct arrival order
+        start = time.monotonic()
+        status, body, _ = ordinary_request(server)
+        assert status == 200 and len(body["choices"]) == 1
+        oldest = read_all(slow[0])
+        assert statuses(oldest) == [503] and b'"evicted"' in oldest, oldest
+        assert time.monotonic() - start < 3, "the evicted connection is answered at once, not at its deadline"
+        for sock in slow[1:]:
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)  # the younger slow connections are still held
+        assert server.metrics()["evicted_connections"] == 1 and server.metrics()["refused_connections"] == 0
+        for sock in slow:
+            sock.close()
+        wait_for(lambda: server.http.open_connections == 0)
 
 
 def test_a_request_past_max_queued_rows_gets_429_and_waits_are_bounded(model_params) -> None:

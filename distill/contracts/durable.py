@@ -41,6 +41,22 @@ def publish(tmp: str, path: str) -> None:
     fsync_dir(os.path.dirname(path))
 
 
+def append(path: str, data: bytes) -> None:
+    """Appends `data` and makes it durable before returning (flush + fsync; the directory too for a new file).
+
+    The one home for durable appends (teacher records, the teacher client's errors file): a line
+    a caller was told is written survives a power loss, and a file that did not exist before is
+    still named by its directory after one.
+    """
+    created = not os.path.exists(path)
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if created:
+        fsync_dir(os.path.dirname(path))
+
+
 def write_bytes(path: str, data: bytes) -> None:
     """Writes `data` to `path` atomically and durably (temporary file, fsync, rename, directory fsync)."""
     tmp = f"{path}.tmp"

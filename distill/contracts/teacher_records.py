@@ -187,14 +187,7 @@ def append(path: str, records: list[dict[str, Any]]) -> None:
     """Appends records and makes them durable (flush + fsync; the directory too for a new file) before returning."""
     if not records:
         return
-    data = "".join(encode_line(r) + "\n" for r in records)
-    created = not os.path.exists(path)
-    with open(path, "ab") as f:
-        f.write(data.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    if created:
-        durable.fsync_dir(os.path.dirname(path))
+    durable.append(path, "".join(encode_line(r) + "\n" for r in records).encode("utf-8"))
 
 
 TAIL_CHUNK = 1 << 16

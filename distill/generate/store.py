@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from distill.contracts import teacher_records
+from distill.contracts import durable, teacher_records
 from distill.generate.redact import Redactor
 from distill.generate.summary import SampleTally
 
@@ -135,7 +135,11 @@ class Store:
 
 
 class ErrorLog:
-    """`{out}.errors.jsonl`: one line per failed attempt, the API key redacted from every message."""
+    """`{out}.errors.jsonl`: one line per failed attempt, the API key redacted from every message.
+
+    Each line is fsynced as it is written (`durable.append`, like the records): the errors file is
+    how a failed or costly run is diagnosed afterwards, often after the machine went down.
+    """
 
     def __init__(self, path: str, secret: str | None) -> None:
         self.path, self.redactor = path, Redactor(secret)
@@ -148,5 +152,4 @@ class ErrorLog:
     def write(self, **fields: Any) -> None:
         self.count += 1
         entry = {k: self.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        durable.append(self.path, (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))

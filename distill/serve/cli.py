@@ -54,7 +54,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="A connection must send a whole request within this (else it is closed); a request waits at most "
         "this long for its rows to decode (else 503).",
     )
-    limits.add_argument("--max_connections", type=int, default=256, help="Open connections; beyond: 503, closed.")
+    limits.add_argument(
+        "--max_connections",
+        type=int,
+        default=256,
+        help="Open connections; beyond: the one waiting longest for its request is evicted, else 503 and closed.",
+    )
     limits.add_argument("--max_queued_rows", type=int, default=1024, help="Rows waiting to decode; beyond: 429.")
     limits.add_argument("--max_request_choices", type=int, default=256, help="prompts x n per request; beyond: 400.")
     limits.add_argument("--max_response_mb", type=float, default=16.0, help="A response's size bound; beyond: 400.")

@@ -1,10 +1,12 @@
 """The HTTP handler: routes, body reading, deadlines and error bodies; it logs the escaped request line and status.
 
 A connection must send each complete request (request line, headers and body) within
-`request_timeout_s` of starting to wait for it; reads run against that one deadline, so a
-client that trickles a byte at a time is closed as surely as a silent one. A body the route
-does not read is drained (small) or the connection closed (large), so its bytes are never
-parsed as a second request on a kept-alive connection.
+`request_timeout_s` of starting to wait for it (the first: of being accepted); reads run
+against that one deadline, so a client that trickles a byte at a time is closed as surely as a
+silent one. While it waits, the connection may be evicted for a new one at the connection cap
+(`distill.serve.http_server`): its read wakes and raises `EvictedError`. A body the route does
+not read is drained (small) or the connection closed (large), so its bytes are never parsed as
+a second request on a kept-alive connection.
 """
 
 from __future__ import annotations
@@ -42,8 +44,12 @@ def escape(text: str) -> str:
     return _UNPRINTABLE.sub(one, text)
 
 
+class EvictedError(ConnectionAbortedError):
+    """The server evicted this connection, waiting for its request, to admit a new one at the cap."""
+
+
 class _DeadlineReader(io.RawIOBase):
-    """The socket's reads, each bounded by what is left of the handler's current deadline."""
+    """The socket's reads, each bounded by what is left of the handler's current deadline; eviction ends them."""
 
     def __init__(self, connection: socket.socket, handler: Any) -> None:
         self.connection, self.handler = connection, handler
@@ -55,8 +61,14 @@ class _DeadlineReader(io.RawIOBase):
         remaining = self.handler.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request was not complete within request_timeout_s")
+        state = self.handler.state
+        if state.evicted:
+            raise EvictedError("evicted at the connection cap")
         self.connection.settimeout(remaining)
-        return self.connection.recv_into(buffer)
+        received = self.connection.recv_into(buffer)
+        if state.evicted:
+            raise EvictedError("evicted at the connection cap")
+        return received
 
 
 def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
@@ -68,14 +80,19 @@ def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
         server_version = "distill-serve"
         timeout = timeout_s  # also bounds each write of a response
         deadline = 0.0
+        answered = False  # whether a request has been handled on this connection
 
         def setup(self) -> None:
             super().setup()
+            self.state = self.server.connections[self.request]
             self.rfile.close()  # the plain socket file: reads go through the deadline instead
             self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
 
         def handle_one_request(self) -> None:
-            self.deadline = time.monotonic() + timeout_s  # for the request line, the headers and the body
+            if self.answered:  # the first request's wait began when the connection was accepted
+                self.state.waiting_since = time.monotonic()
+            self.answered = True
+            self.deadline = self.state.waiting_since + timeout_s  # for the request line, the headers and the body
             try:
                 super().handle_one_request()
             except ConnectionError:
@@ -87,6 +104,7 @@ def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode("utf-8")
+            self.close_connection = self.close_connection or self.state.evicted
             self.connection.settimeout(timeout_s)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -116,6 +134,13 @@ def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
         def _read(self, size: int) -> bytes:
             try:
                 data = self.rfile.read(size)
+            except EvictedError:
+                self.close_connection = True
+                raise RequestError(
+                    "The server is at its connection cap and this request was the slowest to arrive; retry.",
+                    status=503,
+                    code="evicted",
+                ) from None
             except TimeoutError:
                 self.close_connection = True
                 raise RequestError("The body did not arrive within the request timeout.", status=408) from None
@@ -150,6 +175,8 @@ def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
 
         def client_gone(self) -> bool:
             """Whether the client has closed its side (end of stream; pipelined bytes or nothing yet: still there)."""
+            if self.state.evicted:
+                return False  # its reading side was shut by the eviction: an end of stream says nothing
             try:
                 poller = select.poll()  # not select.select: descriptors past 1024 are fine
                 poller.register(self.connection, select.POLLIN)
@@ -164,8 +191,10 @@ def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str, route: str) -> tuple[int, dict[str, Any]]:
             if method == "POST" and route in ("/v1/completions", "/v1/chat/completions"):
                 body = self._body()
+                self.state.waiting_since = None  # complete: never evicted while it is answered
                 return 200, server.generate(body, route == "/v1/chat/completions", self.client_gone)
             self._discard_body()
+            self.state.waiting_since = None
             if method == "GET" and route == "/v1/models":
                 return 200, server.models()
             if method == "GET" and route.startswith("/v1/models/"):

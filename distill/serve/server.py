@@ -35,7 +35,7 @@ class ServeConfig:
     batch_wait_s: float = 0.005
     seed: int = 0
     request_timeout_s: float = 30.0  # to receive a whole request; and the longest a request waits for its rows
-    max_connections: int = 256  # open connections (one thread each); beyond: 503 and close
+    max_connections: int = 256  # open connections (one thread each); beyond: the slowest to send is evicted, or 503
     max_queued_rows: int = 1024  # rows waiting to decode; a request that would pass it: 429
     max_request_choices: int = 256  # prompts x n in one request; beyond: 400
     max_response_mb: float = 16.0  # a response's size bound (`Request.size_bound`); beyond: 400
@@ -118,6 +118,8 @@ class Server:
             **self.batcher.metrics(),
             "open_connections": self.http.open_connections,
             "refused_connections": self.http.refused_connections,
+            "evicted_connections": self.http.evicted_connections,
+            "lingering_connections": self.http.lingerer.lingering,
             "checkpoint_step": self.step,
         }
 
