@@ -98,9 +98,8 @@ def _macro_state() -> tuple[dict[str, object], set[str]]:
 def _value(value: Any) -> Any:
     """A bound value with macros resolved (a reference to a configurable stays a reference)."""
     for _ in range(32):  # Macros may name macros; 32 is deeper than any config nests them.
-        if not isinstance(value, gin.config.ConfigurableReference):
-            return value
-        if value.configurable.wrapped is not gin.config.macro:
+        reference = isinstance(value, gin.config.ConfigurableReference)
+        if not reference or value.configurable.wrapped is not gin.config.macro:
             return value
         value = gin.config._CONFIG.get((value.scoped_selector.rsplit("/", 1)[0], "gin.macro"), {}).get("value")
     return value
@@ -115,7 +114,7 @@ def bound_values(name: str, param: str) -> Iterator[tuple[str, str, Any]]:
     """
     for (scope, selector), params in gin.config._CONFIG.items():
         wrapped = gin.config._REGISTRY[selector].wrapped
-        if param in params and f"{wrapped.__module__}.{wrapped.__qualname__}" == name:
+        if param in params and f"{wrapped.__module__}.{getattr(wrapped, '__qualname__', '')}" == name:
             yield scope, selector, _value(params[param])
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import logging
 import os
 import sys
@@ -94,21 +93,16 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 _FINDER = _Finder()
-_REAL_T5X_ROOT: list[str | None] = []  # Memo of real_t5x_root(), found before the hook hides it.
 
 
 def real_t5x_root() -> str | None:
-    """The directory holding a real, installed `t5x` package (T5X's default gin search path), if any."""
-    if not _REAL_T5X_ROOT:
-        spec = None
-        if _FINDER not in sys.meta_path:
-            try:
-                spec = importlib.util.find_spec("t5x")
-            except (ImportError, ValueError):
-                spec = None
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        _REAL_T5X_ROOT.append(os.path.dirname(locations[0]) if locations else None)
-    return _REAL_T5X_ROOT[0]
+    """The directory holding a real `t5x` package on sys.path (T5X's default gin search path), if any.
+
+    Asks the path finder directly, so the answer is the same before and after `install()`.
+    """
+    spec = importlib.machinery.PathFinder.find_spec("t5x")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return os.path.dirname(locations[0]) if locations else None
 
 
 def install() -> None:
@@ -127,9 +121,5 @@ def install() -> None:
         return
     root = real_t5x_root()
     if root:
-        log.info("t5x is installed at %s; train_t5x.py resolves t5x.* to distill's engine.", root)
+        log.info("t5x is installed at %s; this process resolves t5x.* to distill's engine instead.", root)
     sys.meta_path.insert(0, _FINDER)
-
-
-def installed() -> bool:
-    return _FINDER in sys.meta_path
