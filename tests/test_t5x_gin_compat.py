@@ -281,6 +281,7 @@ def test_t5x_and_engine_names_bind_the_same_configurable(user_files, monkeypatch
 def test_task_module_defining_configurables_is_imported_before_the_config_locks(user_files, monkeypatch) -> None:
     checkout, work = user_files
     monkeypatch.chdir(work)
+    monkeypatch.syspath_prepend(work)  # train_t5x.py puts the working directory on sys.path
     monkeypatch.delitem(sys.modules, "user_tasks", raising=False)
     bindings = ['MODEL_DIR = "/tmp/unused"', "TASK_FEATURE_LENGTHS = {'inputs': 8, 'targets': 8}", "TRAIN_STEPS = 1"]
     bindings += ['MIXTURE_OR_TASK_NAME = "user_reverse_words"', 'MIXTURE_OR_TASK_MODULE = "user_tasks"']

@@ -161,8 +161,8 @@ def parse_gin_flags(
     if missing:
         raise GinConfigError(f"gin file(s) not found: {missing} (searched {search_paths})")
     gin.parse_config_files_and_bindings(list(gin_files), list(gin_bindings), finalize_config=False)
-    all_files = _gin_files_with_includes(gin_files, search_paths)
     import_task_modules()
+    all_files = _gin_files_with_includes(gin_files, search_paths)
     defined, referenced = _macro_state()
 
     for name in sorted(referenced - set(defined)):

@@ -106,13 +106,7 @@ def real_t5x_root() -> str | None:
 
 
 def install() -> None:
-    """Maps T5X's module names to the engine for this process (idempotent).
-
-    Also puts the working directory on `sys.path` (last), as `python -m t5x.train` has it, so a
-    task module next to the user's gin files imports by name.
-    """
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+    """Maps T5X's module names to the engine for this process (idempotent)."""
     if _FINDER in sys.meta_path:
         return
     loaded = sys.modules.get("t5x")
