@@ -66,5 +66,8 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     sys.argv = gin_utils.rewrite_gin_args(sys.argv)
+    # As under `python -m t5x.train`, a task module in the working directory imports by name
+    # (MIXTURE_OR_TASK_MODULE, or `import my_tasks` in a gin file), wherever this script lives.
+    sys.path.append(os.getcwd())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app.run(main)

@@ -12,7 +12,7 @@ per-row settings, here all greedy, with the top K log-probs at every step), so w
 log-probs cost shows beside plain greedy decoding. A row that fails (out of memory, say) is
 recorded with its error and the others still run.
 
-  python bench/decode.py --sizes micro,tiny --batch 64 --inputs 512 --new-tokens 256   # CPU
+  python bench/decode.py --sizes micro,mini --batch 64 --inputs 512 --new-tokens 256   # CPU
   python bench/decode.py --sizes base,xl                                              # GPU
 """
 
@@ -41,7 +41,7 @@ import train_step
 from distill.engine import decoding, network
 from distill.serve import sampler
 
-DEFAULT_SIZES = {"cpu": "micro,tiny", "gpu": "base,xl", "tpu": "base,xl"}
+DEFAULT_SIZES = {"cpu": "micro,mini", "gpu": "base,xl", "tpu": "base,xl"}
 
 
 def engine_params(config: network.T5Config) -> Any:

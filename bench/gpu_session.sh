@@ -19,7 +19,7 @@
 # Usage: [PYTHON=python3] bash bench/gpu_session.sh OUT_DIR
 # CPU dry run (about 5 minutes on 2 cores):
 #   PYTHON=.venv/bin/python TRAIN_SIZE=micro:2 TRAIN_ARGS="--inputs 16 --targets 8 --steps 1" \
-#   DECODE_SIZES="micro tiny" DECODE_ARGS="--batch 2 --inputs 16 --new-tokens 8" bash bench/gpu_session.sh /tmp/gs
+#   DECODE_SIZES="micro mini" DECODE_ARGS="--batch 2 --inputs 16 --new-tokens 8" bash bench/gpu_session.sh /tmp/gs
 # Limits (seconds, overridable): TRAIN_S=270, DECODE_BASE_S=100, DECODE_XL_S=150.
 set -uo pipefail
 out=${1:?usage: bash bench/gpu_session.sh OUT_DIR}

@@ -52,7 +52,7 @@ time went (the top XLA ops by total time, read with `jax.profiler.ProfileData`: 
 needed); the trace is kept beside the JSON for xprof/TensorBoard.
 
 Examples:
-  python bench/train_step.py --sizes micro,tiny,small --batch 8 --inputs 256 --targets 128
+  python bench/train_step.py --sizes micro,mini,small --batch 8 --inputs 256 --targets 128
   python bench/train_step.py --sizes base --batch 32 --inputs 512 --targets 256     # on a GPU
   python bench/train_step.py --sizes xl:16 --optimizers adamw --profile-steps 2 \
       --variant scan:scan=1,remat=dots_with_no_batch_dims \
@@ -120,7 +120,7 @@ PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
 )
 # Per platform: "size[:batch]" list and (inputs, targets) lengths. The GPU default is the issue's
 # comparison: base at batch 32 and xl at batch 16, 512 -> 256 tokens.
-DEFAULT_SIZES = {"cpu": "micro,tiny,small", "gpu": "base:32,large:32,xl:16", "tpu": "base:32,large:32,xl:16"}
+DEFAULT_SIZES = {"cpu": "micro,mini,small", "gpu": "base:32,large:32,xl:16", "tpu": "base:32,large:32,xl:16"}
 DEFAULT_LENGTHS = {"cpu": (256, 128), "gpu": (512, 256), "tpu": (512, 256)}
 
 
@@ -477,7 +477,7 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--sizes", help="comma-separated size[:batch]; default micro,tiny,small on CPU, else base:32,large:32,xl:16"
+        "--sizes", help="comma-separated size[:batch]; default micro,mini,small on CPU, else base:32,large:32,xl:16"
     )
     parser.add_argument("--family", default="t5_1_1", help="gin/models/<family>/<size>.gin (t5_1_1, flan_t5, byt5)")
     parser.add_argument("--batch", type=int, default=8, help="batch for sizes given without ':batch'")

@@ -142,7 +142,7 @@ def model_gin_vocabulary(gin_file: str) -> seqio.Vocabulary:
 
 def test_task_vocabulary_equals_the_t5_model_gins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO_ROOT)
-    model_vocab = model_gin_vocabulary("gin/models/t5_1_1/tiny.gin")
+    model_vocab = model_gin_vocabulary("gin/models/t5_1_1/mini.gin")
     task_vocab = seqio.get_mixture_or_task("gsm8k_ic_cot").output_features["targets"].vocabulary
     assert isinstance(task_vocab, vocabulary.T5Vocabulary) and model_vocab.vocab_size == task_vocab.vocab_size == 32_100
     assert model_vocab == task_vocab and task_vocab == model_vocab and (model_vocab != task_vocab) is False
@@ -170,7 +170,7 @@ def test_t5_vocabulary_default_files(monkeypatch: pytest.MonkeyPatch, tmp_path) 
 
 def test_byte_vocabulary_by_gin_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO_ROOT)
-    byt5_vocab = model_gin_vocabulary("gin/models/byt5/tiny.gin")
+    byt5_vocab = model_gin_vocabulary("gin/models/byt5/mini.gin")
     gin.bind_parameter("vocabulary_kind.kind", "byte")
     task = seqio.get_mixture_or_task("svamp_zs_ao")
     assert task.output_features["inputs"].vocabulary == byt5_vocab

@@ -109,8 +109,7 @@ def train(
     run_eval_before_training: bool = False,
 ) -> tuple[int, TrainState]:
     """Trains `model` until `total_steps` (a global step count, as in T5X); returns (step, state)."""
-    if use_hardware_rng:
-        log.warning("use_hardware_rng is ignored: dropout uses the reproducible threefry RNG.")
+    del use_hardware_rng  # Accepted for T5X gins; dropout uses threefry (see accepted_bindings).
     model_dir = os.path.abspath(model_dir)
     os.makedirs(model_dir, exist_ok=True)
     if summarize_config_fn is not None:

@@ -7,8 +7,8 @@
              p50k_base BPE (not the student's tokenizer), with top-5 log-probs;
 2. build:    `python -m distill.build` filters them by answer, aligns the teacher's tokens to
              T5's SentencePiece pieces and writes the four formats as TFRecords;
-3. train:    a tiny T5 student learns the four-format mixture with distribution matching
-             (`gin/models/t5_1_1/tiny.gin` + `gin/experiments/quickstart.gin`), evaluated on
+3. train:    a mini T5 student learns the four-format mixture with distribution matching
+             (`gin/models/t5_1_1/mini.gin` + `gin/experiments/quickstart.gin`), evaluated on
              held-out problems as it goes;
 4. evaluate: the checkpoint selected on out-of-distribution validation (4- and 5-step
              problems), on held-out test problems of 2-5 steps, zero-shot and in-context;
@@ -43,7 +43,7 @@ TEACHER_TOKENIZER = "tokenizers/gpt2/p50k_base.tiktoken"
 TEACHER_OPTIONS = {"distributions": "plausible", "wrong_rate": 0.2}  # slips the answer filter removes
 STUDENT_VOCABULARY = "tokenizers/t5/spiece.model"
 DATA_FILES = (TEACHER_TOKENIZER, STUDENT_VOCABULARY, "gsm8k/train.jsonl")  # what the quickstart reads
-MODEL_GIN = "gin/models/t5_1_1/tiny.gin"
+MODEL_GIN = "gin/models/t5_1_1/mini.gin"
 DEMOS = 2  # in-context demonstrations, in training and in evaluation (short inputs for a CPU)
 EVAL_MIXTURE = "synthetic_cot"  # zero-shot and in-context CoT, 2-5 steps
 EVAL_EXAMPLES = 100  # per task: 4 step counts x 2 formats
