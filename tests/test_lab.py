@@ -37,7 +37,8 @@ def test_groups_selection_and_table(tmp_path) -> None:
     write_metrics(run, "lab_symbols_zs_cot", {100: 40.0, 200: 80.0})
     write_metrics(run, "lab_symbols_ic_cot", {100: 60.0, 200: 90.0})
     write_metrics(run, "lab_words_zs_cot", {100: 30.0, 200: 10.0})
-    write_metrics(run, "lab_large_ic_cot", {100: 50.0, 200: 30.0})
+    write_metrics(run, "lab_spoken_ic_cot", {100: 50.0, 200: 30.0})
+    write_metrics(run, "lab_large_zs_cot", {100: 5.0, 200: 15.0})  # the range shift: its own group
     write_metrics(run, "lab_general_copy_zs", {100: 70.0, 200: 50.0})
     write_metrics(run, "lab_symbols_zs_ao", {100: 99.0})  # not a lab group: ignored
     curves = results.read_curves(str(tmp_path / "run"))
@@ -46,7 +47,8 @@ def test_groups_selection_and_table(tmp_path) -> None:
     assert curves["ood_zs"] == {100: 30.0, 200: 10.0} and curves["ood_ic"] == {100: 50.0, 200: 30.0}
     row = results.summary(curves)
     assert (row["ood_step"], row["id_step"]) == (100, 200)  # ID and OOD select different steps
-    assert (row["ood"], row["id"], row["general"]) == (40.0, 85.0, 70.0)
+    assert curves["range"] == {100: 5.0, 200: 15.0}
+    assert (row["ood"], row["id"], row["range"], row["general"]) == (40.0, 85.0, 5.0, 70.0)
     table = results.table({"arm": [row, {**row, "ood": 60.0}]})
     assert "| arm | 2 | 50.0 ± 14.1 | 85.0 ± 0.0 |" in table
     assert math.isnan(results.mean_std([math.nan])[0])

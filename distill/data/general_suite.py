@@ -14,9 +14,14 @@ Tasks (each example: `inputs`, `targets`, `id`, `answer`; answers are exact stri
 * `mapping`: in-context only. Each episode draws a fresh mapping of four letters to four other
   letters; the demonstrations apply it ("Map: b d => x q") to pairs that show both letters of the
   query's new pair, so reading the demonstrations solves it and nothing else does;
-* `add`, `sub`: one-step arithmetic, answer only: "Add: 52 + 7" -> "59", "Subtract: 43 - 8"
-  -> "35" (first number 1-99, second 1-9, results never below 0: the ranges of every step of the
-  lab's chains, in distribution and out, so a chain of thought can reuse what stage 0 learned).
+* `add`, `sub`: one-step arithmetic, asked in any of the lab's three question styles
+  (`lab_problems.question_text`: "52 + 7 = ?", "Start with 52. Add 7. What is the result?",
+  "What is 52 plus 7?") and answered as an equation, "52 + 7 = 59" (first number 1-99, second
+  1-9, results never below 0). Why every style: a general model reads many phrasings of a
+  problem it can solve in one step, as FlanT5 does; specialization then teaches multi-step chains
+  in one style, and the reworded OOD chains ask whether they carry over. Why an equation: a chain
+  of thought computes each step right after writing "a + b = " itself; a bare answer would teach
+  stage 0 nothing the chain's steps look like.
 
 Zero-shot inputs are the task line alone; in-context inputs put two demonstrations of the same
 task first ("input => target" lines). Every split is a fixed, seeded list (test drawn first).
@@ -28,6 +33,8 @@ import functools
 import random
 import string
 from collections.abc import Callable
+
+from distill.data import lab_problems
 
 TASKS = ("copy", "reverse", "sort", "count", "max", "mapping", "add", "sub")
 ZERO_SHOT_TASKS = tuple(t for t in TASKS if t != "mapping")  # mapping is defined by its demonstrations
@@ -72,15 +79,20 @@ def _max(rng: random.Random) -> Example:
     return f"Max: {' '.join(map(str, numbers))}", str(max(numbers))
 
 
+def _one_step(rng: random.Random, a: int, op: str, b: int) -> Example:
+    question = lab_problems.question_text(a, [(op, b)], rng.choice(lab_problems.STYLES))
+    return question, f"{a} {op} {b} = {a + b if op == '+' else a - b}"
+
+
 def _add(rng: random.Random) -> Example:
     a, b = rng.randint(1, 99), rng.randint(1, 9)
-    return f"Add: {a} + {b}", str(a + b)
+    return _one_step(rng, a, "+", b)
 
 
 def _sub(rng: random.Random) -> Example:
     a = rng.randint(1, 99)
     b = rng.randint(1, min(a, 9))
-    return f"Subtract: {a} - {b}", str(a - b)
+    return _one_step(rng, a, "-", b)
 
 
 _GENERATORS: dict[str, Callable[[random.Random], Example]] = {

@@ -10,8 +10,17 @@ not, as the paper's out-of-distribution sets are other datasets of the same skil
   operands 1-9 (small numbers: a tiny model learns their sums within the lab's minutes);
 * `lab_words` (OOD, reworded): "Start with 12. Add 7. Take away 5. What is the result?", the same
   ranges;
-* `lab_large` (OOD, other range): symbols, start 30-69, operands 1-9, so every value is larger than
-  the trained form's.
+* `lab_spoken` (OOD, reworded): "What is 12 plus 7 minus 5?", the same ranges;
+* `lab_large` (a range shift, reported apart from OOD): symbols, start 30-69, operands 1-9, so
+  every value is larger than the trained form's.
+
+Why the range shift is not in the OOD mean: the general model (stage 0) reads every form in one
+step (`general_suite`'s `add` / `sub` ask one-step questions in all three styles, over 1-99),
+as a FlanT5 reads rewordings; a rewording then tests whether the specialized chain carries over
+to what the general model understands. The first full lab had `lab_large` in the OOD mean: no arm
+of that tiny student wrote a right sum above the trained range in a chain (0% in every arm), so it
+measures range extrapolation, which the lab-notes found does not happen at this size either for
+length. It is still evaluated and reported (`range` in lab.md).
 
 Every form has 2-3 steps, like the training data: length alone is a poor split (a small model
 that learned 3 steps writes 3 steps). The rationale is the same in every form, so a model that
@@ -40,17 +49,21 @@ class Form:
 
     start: tuple[int, int]
     operand: tuple[int, int]
-    words: bool
+    style: str  # symbols, words or spoken: how `question_text` writes it
 
 
 FORMS = {
-    "lab_symbols": Form(start=(1, 29), operand=(1, 9), words=False),
-    "lab_words": Form(start=(1, 29), operand=(1, 9), words=True),
-    "lab_large": Form(start=(30, 69), operand=(1, 9), words=False),
+    "lab_symbols": Form(start=(1, 29), operand=(1, 9), style="symbols"),
+    "lab_words": Form(start=(1, 29), operand=(1, 9), style="words"),
+    "lab_spoken": Form(start=(1, 29), operand=(1, 9), style="spoken"),
+    "lab_large": Form(start=(30, 69), operand=(1, 9), style="symbols"),
 }
+STYLES = ("symbols", "words", "spoken")
 ID_DATASETS = ("lab_symbols",)
-OOD_DATASETS = ("lab_words", "lab_large")
+OOD_DATASETS = ("lab_words", "lab_spoken")
+RANGE_DATASETS = ("lab_large",)
 _WORD_OPS = {"+": "Add", "-": "Take away"}
+_SPOKEN_OPS = {"+": "plus", "-": "minus"}
 
 
 def chain(rng: random.Random, form: Form) -> tuple[int, list[tuple[str, int]]]:
@@ -65,10 +78,15 @@ def chain(rng: random.Random, form: Form) -> tuple[int, list[tuple[str, int]]]:
     return start, steps
 
 
-def question_text(start: int, steps: list[tuple[str, int]], form: Form) -> str:
-    if form.words:
+def question_text(start: int, steps: list[tuple[str, int]], style: str) -> str:
+    """The question in one of `STYLES` (also the general suite's one-step questions)."""
+    if style == "words":
         said = " ".join(f"{_WORD_OPS[op]} {operand}." for op, operand in steps)
         return f"Start with {start}. {said} What is the result?"
+    if style == "spoken":
+        return f"What is {start} " + " ".join(f"{_SPOKEN_OPS[op]} {operand}" for op, operand in steps) + "?"
+    if style != "symbols":
+        raise ValueError(f"Unknown question style {style!r}; expected one of {STYLES}")
     return f"{start} " + " ".join(f"{op} {operand}" for op, operand in steps) + " = ?"
 
 
@@ -92,7 +110,7 @@ def _all_splits(dataset: str) -> dict[str, tuple[MathProblem, ...]]:
         drawn: list[MathProblem] = []
         while len(drawn) < SPLIT_SIZES[split]:
             start, steps = chain(rng, form)
-            question = question_text(start, steps, form)
+            question = question_text(start, steps, form.style)
             if question in seen:
                 continue
             seen.add(question)

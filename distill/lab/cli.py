@@ -47,11 +47,11 @@ class Scale:
 FULL = Scale(
     stage0_steps=1200,
     teacher_steps=1200,
-    questions=1000,
-    samples=4,
+    questions=2000,
+    samples=2,
     arm_steps=300,
     eval_period=100,
-    eval_examples=40,
+    eval_examples=32,
     base_eval_period=500,
 )
 SMOKE = Scale(

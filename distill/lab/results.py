@@ -1,10 +1,11 @@
 """The lab's numbers: per arm and seed, accuracy curves by group; selected steps; lab.json and lab.md.
 
 Groups (means over tasks, each task's accuracy in %): `id` (lab_symbols, zero-shot and in-context
-CoT), `ood` (lab_words and lab_large, both formats), `ood_zs` / `ood_ic` (one format), `general`
-(the general suite). A run's OOD-selected step maximizes `ood`, its ID-selected step `id`; the
-arm's row reports `ood` at the OOD-selected step, `id` at the ID-selected step and `general` at the
-OOD-selected step, each as mean ± sample standard deviation over seeds.
+CoT), `ood` (the reworded forms, lab_words and lab_spoken, both formats), `ood_zs` / `ood_ic` (one
+format), `range` (lab_large, the range shift, both formats), `general` (the general suite). A
+run's OOD-selected step maximizes `ood`, its ID-selected step `id`; the arm's row reports `ood` at
+the OOD-selected step, `id` at the ID-selected step and `range` and `general` at the OOD-selected
+step, each as mean ± sample standard deviation over seeds.
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ from distill.data import lab_problems
 from distill.report import readers
 
 Curves = dict[str, dict[int, float]]  # group -> step -> accuracy (%)
-COLUMNS = ("ood", "id", "ood_zs", "ood_ic", "general")
+COLUMNS = ("ood", "id", "ood_zs", "ood_ic", "range", "general")
 
 
 def group_of(task: str) -> str | None:
-    """`id`, `ood_zs`, `ood_ic` or `general` for a lab evaluation task, else None."""
+    """`id`, `ood_zs`, `ood_ic`, `range` or `general` for a lab evaluation task, else None."""
     if task.startswith("lab_general_"):
         return "general"
     for dataset in lab_problems.FORMS:
         for fmt in ("zs_cot", "ic_cot"):
             if task == f"{dataset}_{fmt}":
+                if dataset in lab_problems.RANGE_DATASETS:
+                    return "range"
                 return "id" if dataset in lab_problems.ID_DATASETS else f"ood_{fmt[:2]}"
     return None
 
@@ -73,9 +76,10 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def table(arms: Mapping[str, Sequence[dict[str, float | int]]]) -> str:
     """The Markdown table of lab.md: one row per arm, mean ± sample std over its seeds."""
-    names = ["arm", "seeds", "OOD (OOD-selected)", "ID (ID-selected)", "OOD zero-shot", "OOD in-context", "general"]
-    names += ["OOD-selected step", "ID-selected step"]
-    lines = ["| " + " | ".join(names) + " |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    names = ["arm", "seeds", "OOD (OOD-selected)", "ID (ID-selected)", "OOD zero-shot", "OOD in-context"]
+    names += ["range (lab_large)", "general", "OOD-selected step", "ID-selected step"]
+    align = ["---"] + ["---:"] * (len(COLUMNS) + 1) + ["---", "---"]
+    lines = ["| " + " | ".join(names) + " |", "| " + " | ".join(align) + " |"]
     for arm, rows in arms.items():
         cells = [f"{m:.1f} ± {s:.1f}" for m, s in (mean_std([float(r[c]) for r in rows]) for c in COLUMNS)]
         steps = [", ".join(str(int(r[k])) for r in rows) for k in ("ood_step", "id_step")]
