@@ -20,7 +20,7 @@ from typing import Any
 import gin
 import pytest
 
-from distill.engine import accepted_bindings, gin_utils, inference, t5x_modules
+from distill.engine import accepted_bindings, gin_utils, inference, models, t5x_modules
 from tests.support import REPO_ROOT
 from tests.support.runs import subprocess_env
 
@@ -274,8 +274,10 @@ def test_t5x_and_engine_names_bind_the_same_configurable(user_files, monkeypatch
             "models.EncoderDecoderModel.z_loss = 0.5",  # our finetune.gin's `distill.engine.models` alias
         ],
     )
-    model = gin.get_configurable("t5x.models.EncoderDecoderModel")()
-    assert model.target_loss.z_loss == 0.5 and model.module.config.emb_dim == 8
+    # Looked up by the class, not by a selector string: gin keys a configurable by the first module
+    # name it was registered under, and other tests in this process may have parsed our gin files first.
+    model = gin.get_configurable(models.EncoderDecoderModel)()
+    assert model.target_loss.z_loss == 0.5 and model.module.config.emb_dim == 8  # T5X's file and ours, one binding
 
 
 def test_task_module_defining_configurables_is_imported_before_the_config_locks(user_files, monkeypatch) -> None:
