@@ -82,8 +82,9 @@ def committed_artifacts() -> str:
     return path
 
 
-def assert_loads_and_serves(directory: str) -> None:
-    """Stage 0 restores into the student; the teacher answers a completion with top-5 log-probs over HTTP."""
+def assert_loads_and_serves(directory: str, log_dir: str) -> None:
+    """Stage 0 restores into the student; the teacher answers a completion with top-5 log-probs over HTTP
+    (the server's log goes to `log_dir`: never beside committed artifacts)."""
     from distill.engine import checkpoints
     from distill.serve.loading import load_model, load_params
 
@@ -94,7 +95,7 @@ def assert_loads_and_serves(directory: str) -> None:
     student = load_model([os.path.join(REPO_ROOT, runs.STUDENT)], [], [REPO_ROOT])
     params, step = load_params(student, found.stage0)
     assert step > 0 and params["decoder"]["logits_dense"]["kernel"].dtype == np.float32
-    log = os.path.join(directory, "..", "serve_test.log")
+    log = os.path.join(log_dir, "serve_test.log")
     with teacher_data.TeacherServer(found.teacher, found.vocab_file, log) as server:
         body = {"model": "lab-teacher", "prompt": "Q: 3 + 4 = ?\nLet's think step by step", "max_tokens": 8}
         request = urllib.request.Request(
@@ -110,15 +111,15 @@ def assert_loads_and_serves(directory: str) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.usefixtures("fresh_gin")
-def test_exported_artifacts_load_and_serve(exported: str) -> None:
-    assert_loads_and_serves(exported)
+def test_exported_artifacts_load_and_serve(exported: str, tmp_path) -> None:
+    assert_loads_and_serves(exported, str(tmp_path))
 
 
 @pytest.mark.e2e
 @pytest.mark.usefixtures("fresh_gin")
-def test_committed_artifacts_load_and_serve() -> None:
+def test_committed_artifacts_load_and_serve(tmp_path) -> None:
     directory = committed_artifacts()
-    assert_loads_and_serves(directory)
+    assert_loads_and_serves(directory, str(tmp_path))
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(directory) for f in files)
     assert size <= 20 * 2**20
 
