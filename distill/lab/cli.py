@@ -43,7 +43,7 @@ class Scale:
     base_eval_period: int  # stage 0 and the teacher: evaluated rarely
 
 
-# Sized so that the records and 6 arms x 3 seeds run in about 75 minutes on 2 CPU cores (docs/lab.md).
+# Sized so that the records and 6 arms x 3 seeds run within 90 minutes on 2 CPU cores (84.2 measured, docs/lab.md).
 FULL = Scale(
     stage0_steps=1200,
     teacher_steps=1200,

@@ -30,7 +30,7 @@ class DemoScale:
     eval_examples: int
 
 
-DEMO = DemoScale(questions=800, samples=2, steps=400, eval_period=100, eval_examples=32)
+DEMO = DemoScale(questions=800, samples=2, steps=600, eval_period=100, eval_examples=32)
 SMOKE = DemoScale(questions=4, samples=1, steps=2, eval_period=2, eval_examples=2)
 EVAL_MIXTURE = "lab_ood_cot"
 EVAL_BEFORE = "gin/experiments/lab/eval_before.gin"
