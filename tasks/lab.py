@@ -1,16 +1,17 @@
 """The specialization lab's SeqIO tasks (registered on `import tasks`; nothing is read, all is generated).
 
-* `lab_{symbols,words,large}_{fmt}`: the lab's +/- chains (`distill.data.lab_problems`) in the four
-  math formats, with the math postprocessor and accuracy; `lab_symbols` is in distribution, the
-  other two are the out-of-distribution forms. Vocabulary: `vocabulary_kind()` as every math task
+* `lab_{symbols,words,spoken,large}_{fmt}`: the lab's +/- chains (`distill.data.lab_problems`) in the
+  four math formats, with the math postprocessor and accuracy; `lab_symbols` is in distribution,
+  `lab_words` and `lab_spoken` are the out-of-distribution (reworded) forms, `lab_large` the
+  range shift. Vocabulary: `vocabulary_kind()` as every math task
   (the lab's students are byte-level: `vocabulary_kind.kind = 'byte'`).
 * `lab_general_{task}_{zs,ic}`: the general suite (`distill.data.general_suite`), exact match.
 
 Mixtures: `lab_general` (every general task and format: stage 0's training data and the general
-metric), `lab_math_cot` (ID and OOD, zero-shot and in-context CoT: the lab's evaluation),
+metric), `lab_math_cot` (every form, zero-shot and in-context CoT: the lab's evaluation),
 `lab_symbols_cot` (the teacher's training data: gold chains of the in-distribution form), and
 `lab_eval` (`lab_math_cot` and `lab_general`: what every stage-1 arm is evaluated on), and
-`lab_ood_cot` (the OOD forms alone: what `make demo` evaluates).
+`lab_ood_cot` (the reworded OOD forms alone: what `make demo` evaluates).
 """
 
 from __future__ import annotations

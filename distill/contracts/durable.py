@@ -62,10 +62,7 @@ def write_bytes(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path))
+    publish(tmp, path)
 
 
 def write_text(path: str, text: str) -> None:

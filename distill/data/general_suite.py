@@ -81,7 +81,8 @@ def _max(rng: random.Random) -> Example:
 
 def _one_step(rng: random.Random, a: int, op: str, b: int) -> Example:
     question = lab_problems.question_text(a, [(op, b)], rng.choice(lab_problems.STYLES))
-    return question, f"{a} {op} {b} = {a + b if op == '+' else a - b}"
+    step, _ = lab_problems.rationale_and_answer(a, [(op, b)])  # "a + b = c.", as a chain's step
+    return question, step.rstrip(".")
 
 
 def _add(rng: random.Random) -> Example:
