@@ -1,15 +1,15 @@
 """The specialization lab's SeqIO tasks (registered on `import tasks`; nothing is read, all is generated).
 
-* `lab_{symbols,words,spoken,large}_{fmt}`: the lab's +/- chains (`distill.data.lab_problems`) in the
-  four math formats, with the math postprocessor and accuracy; `lab_symbols` is in distribution,
-  `lab_words` and `lab_spoken` are the out-of-distribution (reworded) forms, `lab_large` the
-  range shift. Vocabulary: `vocabulary_kind()` as every math task
-  (the lab's students are byte-level: `vocabulary_kind.kind = 'byte'`).
+* `{dataset}_{fmt}` for every lab dataset (`lab_problems.FORMS`: `lab_<phrasing>_<frame>`,
+  `lab_words`, `lab_large`): the lab's +/- chains in the four math formats, with the math
+  postprocessor and accuracy; `lab_problems.ID_DATASETS` are in distribution, `OOD_DATASETS` the
+  forms never trained on, `lab_large` the range shift. Vocabulary: `vocabulary_kind()` as every
+  math task (the lab's students are byte-level: `vocabulary_kind.kind = 'byte'`).
 * `lab_general_{task}_{zs,ic}`: the general suite (`distill.data.general_suite`), exact match.
 
 Mixtures: `lab_general` (every general task and format: stage 0's training data and the general
 metric), `lab_math_cot` (every form, zero-shot and in-context CoT: the lab's evaluation),
-`lab_symbols_cot` (the teacher's training data: gold chains of the in-distribution form), and
+`lab_id_cot` (the teacher's training data: gold chains of the in-distribution forms),
 `lab_eval` (`lab_math_cot` and `lab_general`: what every stage-1 arm is evaluated on), and
 `lab_ood_cot` (the reworded OOD forms alone: what `make demo` evaluates).
 """
@@ -58,6 +58,6 @@ def register() -> None:
     ]
     registry.add_mixture("lab_general", rates)
     registry.add_mixture("lab_math_cot", [f"{d}_{fmt}" for d in LAB_DATASETS for fmt in COT_FORMATS])
-    registry.add_mixture("lab_symbols_cot", [f"lab_symbols_{fmt}" for fmt in COT_FORMATS])
+    registry.add_mixture("lab_id_cot", [f"{d}_{fmt}" for d in lab_problems.ID_DATASETS for fmt in COT_FORMATS])
     registry.add_mixture("lab_eval", ["lab_math_cot", "lab_general"])
     registry.add_mixture("lab_ood_cot", [f"{d}_{fmt}" for d in lab_problems.OOD_DATASETS for fmt in COT_FORMATS])

@@ -242,7 +242,7 @@ def test_a_finished_output_directory_is_not_overwritten(built, teacher_file, cap
 
 def test_byte_student_build(tmp_path) -> None:
     """`--vocab byte`: targets are the CoT text's UTF-8 bytes (+3), and single-character teacher tokens carry mass."""
-    problems = lab_problems.problems("lab_symbols", "train")[:12]
+    problems = lab_problems.problems(lab_problems.ID_DATASETS[0], "train")[:12]
     rows = list(stand_in.records(problems, P50K, k=K, samples=1, distributions="plausible"))
     teacher = str(tmp_path / "teacher.jsonl")
     teacher_records.append(teacher, rows)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from distill.contracts import distill_examples, teacher_records
+from distill.data import lab_problems
 from distill.lab import artifacts, results, runs, teacher_data
 from tests.support import REPO_ROOT
 
@@ -34,13 +35,13 @@ def write_metrics(directory: str, task: str, values: dict[int, float]) -> None:
 
 def test_groups_selection_and_table(tmp_path) -> None:
     run = str(tmp_path / "run" / "inference_eval")
-    write_metrics(run, "lab_symbols_zs_cot", {100: 40.0, 200: 80.0})
-    write_metrics(run, "lab_symbols_ic_cot", {100: 60.0, 200: 90.0})
+    write_metrics(run, "lab_symbols_equals_zs_cot", {100: 40.0, 200: 80.0})
+    write_metrics(run, "lab_verbal_find_ic_cot", {100: 60.0, 200: 90.0})
     write_metrics(run, "lab_words_zs_cot", {100: 30.0, 200: 10.0})
-    write_metrics(run, "lab_spoken_ic_cot", {100: 50.0, 200: 30.0})
+    write_metrics(run, "lab_spoken_equals_ic_cot", {100: 50.0, 200: 30.0})
     write_metrics(run, "lab_large_zs_cot", {100: 5.0, 200: 15.0})  # the range shift: its own group
     write_metrics(run, "lab_general_copy_zs", {100: 70.0, 200: 50.0})
-    write_metrics(run, "lab_symbols_zs_ao", {100: 99.0})  # not a lab group: ignored
+    write_metrics(run, "lab_symbols_equals_zs_ao", {100: 99.0})  # not a lab group: ignored
     curves = results.read_curves(str(tmp_path / "run"))
     assert curves["id"] == {100: 50.0, 200: 85.0}
     assert curves["ood"] == {100: 40.0, 200: 20.0}
@@ -128,11 +129,14 @@ def test_committed_artifacts_load_and_serve(tmp_path) -> None:
 def test_lab_smoke_runs_every_stage(tmp_path, exported: str) -> None:
     out = tmp_path / "lab"
     stdout = run_lab("--out", str(out), "--smoke", "--seeds", "1", "--arms", "recipe,replay", "--artifacts", exported)
-    for stage in ("[serve]", "[generate]", "[build]", "[baseline]", "[recipe-seed0]", "[replay-seed0]"):
+    generate = [f"[generate-{d}]" for d in lab_problems.ID_DATASETS]  # each form asked with its own demonstration
+    for stage in ("[serve]", *generate, "[build]", "[baseline]", "[recipe-seed0]", "[replay-seed0]"):
         assert stage in stdout
-    samples = list(teacher_records.read(str(out / "data" / "teacher.jsonl")))
+    files = [out / "data" / f"teacher-{d}.jsonl" for d in lab_problems.ID_DATASETS]
+    samples = [s for f in files for s in teacher_records.read(str(f))]
     assert samples and all(s["tokens"] and len(s["tokens"][0]["top"]) == 5 for s in samples)  # top-k over HTTP
-    assert {s["dataset"] for s in samples} == {"lab_symbols"}  # so in-context demonstrations are lab chains
+    # every in-distribution form asked, each record naming its dataset (in-context demonstrations come from it)
+    assert {s["dataset"] for s in samples} == set(lab_problems.ID_DATASETS)
     assert all(s["model"] == "lab-teacher" for s in samples)
     manifest = distill_examples.read_manifest(str(out / "data" / "records"))
     assert manifest["vocabulary"] == distill_examples.BYTE_VOCABULARY
@@ -155,3 +159,11 @@ def test_demo_smoke_prints_the_lift_line(tmp_path, exported: str) -> None:
     start = int(os.path.basename(artifacts.find(exported).stage0).split("_")[-1])
     assert steps[0] == start and steps[-1] > start  # evaluated before training, and after
     assert (tmp_path / "demo" / "curves.png").stat().st_size > 0
+
+
+def test_lanes_split_the_usable_cores() -> None:
+    cores = os.sched_getaffinity(0)
+    for count in (1, 2, 64):
+        lanes = runs.lanes(count)
+        assert len(lanes) == min(count, len(cores))
+        assert set().union(*lanes) == cores and sum(map(len, lanes)) == len(cores)  # disjoint, all used

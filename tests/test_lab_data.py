@@ -34,17 +34,40 @@ def test_chains_are_correct_disjoint_and_deterministic(dataset: str) -> None:
         assert answers.extract_math_answer(f"{problem.rationale}\nThe answer is {problem.answer}") == value
 
 
-def test_ood_forms_differ_from_the_trained_form_in_surface_not_skill() -> None:
-    names = ("lab_symbols", "lab_words", "lab_spoken", "lab_large")
-    symbols, words, spoken, large = (lab_problems.problems(d, "test") for d in names)
-    assert all(p.question.endswith(" = ?") and "Start" not in p.question for p in symbols)
-    assert all(p.question.startswith("Start with ") and "=" not in p.question for p in words)
-    assert all(p.question.startswith("What is ") and p.question.endswith("?") and "=" not in p.question for p in spoken)
-    assert set(lab_problems.OOD_DATASETS) == {"lab_words", "lab_spoken"}  # rewordings; the range shift apart
-    low, high = lab_problems.FORMS["lab_symbols"].start[1], lab_problems.FORMS["lab_large"].start[0]
+def test_forms_are_a_grid_of_phrasings_and_frames_with_held_out_cells() -> None:
+    """Every OOD cell's phrasing and frame are each trained on, never together; lab_words is a shape of its own."""
+    trained = [lab_problems.FORMS[d] for d in lab_problems.ID_DATASETS]
+    held_out = [lab_problems.FORMS[d] for d in lab_problems.OOD_DATASETS if d != "lab_words"]
+    assert {(f.style, f.frame) for f in trained}.isdisjoint({(f.style, f.frame) for f in held_out})
+    for form in held_out:
+        assert form.style in {f.style for f in trained} and form.frame in {f.frame for f in trained}
+    assert len(trained) + len(held_out) == len(lab_problems.PHRASINGS) * len(lab_problems.FRAMES)
+    for dataset in (*lab_problems.ID_DATASETS, *lab_problems.OOD_DATASETS):
+        form = lab_problems.FORMS[dataset]
+        for p in lab_problems.problems(dataset, "test")[:50]:
+            if form.frame is None:
+                assert p.question.startswith("Start with ") and "=" not in p.question
+                continue
+            head, tail = lab_problems.FRAMES[form.frame].split("{e}")
+            assert p.question.startswith(head) and p.question.endswith(tail)
+            expression = p.question[len(head) : len(p.question) - len(tail)]
+            words = {w for w in expression.split() if not w.isdigit()}
+            assert words <= {w for op in lab_problems.PHRASINGS[form.style].values() for w in op.split()}
+    assert set(lab_problems.OOD_DATASETS).isdisjoint(lab_problems.ID_DATASETS + lab_problems.RANGE_DATASETS)
+    low = max(lab_problems.FORMS[d].start[1] for d in lab_problems.ID_DATASETS)
+    high = lab_problems.FORMS["lab_large"].start[0]
     assert low < high
-    assert all(int(p.question.split()[0]) >= high for p in large)
-    assert max(int(p.question.split()[0]) for p in symbols) <= low
+    assert all(int(p.question.split()[0]) >= high for p in lab_problems.problems("lab_large", "test"))
+
+
+def test_the_general_suites_styles_are_the_grids_phrasings_in_their_frames() -> None:
+    steps = [("+", 7), ("-", 5)]
+    assert lab_problems.question_text(12, steps, "symbols") == "12 + 7 - 5 = ?"
+    assert lab_problems.question_text(12, steps, "spoken") == "What is 12 plus 7 minus 5?"
+    assert lab_problems.question_text(12, steps, "verbal", "compute") == "Compute 12 add 7 take away 5."
+    assert lab_problems.question_text(12, steps, "words") == "Start with 12. Add 7. Take away 5. What is the result?"
+    with pytest.raises(ValueError, match="'verbal' in frame None"):
+        lab_problems.question_text(12, steps, "verbal")
 
 
 @pytest.mark.parametrize(("task", "fmt"), general_suite.task_formats())

@@ -8,10 +8,11 @@
 
 1. vocab:    the teacher's SentencePiece model, trained on the lab corpus (`distill.lab.vocab`);
 2. stage 0:  a byte-level student learns the general suite (`lab_general`): the FlanT5 analog;
-3. teacher:  a model with the lab vocabulary learns gold chains of the in-distribution form;
+3. teacher:  a model with the lab vocabulary learns gold chains of the in-distribution forms;
 4. records:  `distill.serve` serves the teacher, `distill.generate` samples it over HTTP with top-k
              log-probs, `distill.build --vocab byte` filters by answer and aligns to bytes;
-5. arms:     stage 1 from stage 0 (`distill.lab.arms`), seeds 0..n-1, evaluated every N steps;
+5. arms:     stage 1 from stage 0 (`distill.lab.arms`), seeds 0..n-1, evaluated every N steps,
+             side by side (`--lanes`, one run per core);
              `baseline` is stage 0 evaluated as it is;
 6. results:  lab.json and lab.md (`distill.lab.results`).
 
@@ -46,11 +47,11 @@ class Scale:
 # Sized so that the records and 6 arms x 3 seeds run within 90 minutes on 2 CPU cores (84.2 measured, docs/lab.md).
 FULL = Scale(
     stage0_steps=1200,
-    teacher_steps=1200,
+    teacher_steps=1000,
     questions=2000,
     samples=2,
-    arm_steps=300,
-    eval_period=100,
+    arm_steps=500,
+    eval_period=125,
     eval_examples=32,
     base_eval_period=500,
 )
@@ -79,6 +80,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--export", metavar="DIR", help="train stage 0 and the teacher, write them to DIR, stop")
     parser.add_argument("--stage0-steps", type=int, help="stage-0 training steps (default: the scale's)")
     parser.add_argument("--teacher-steps", type=int, help="teacher training steps (default: the scale's)")
+    parser.add_argument(
+        "--lanes", type=int, default=len(os.sched_getaffinity(0)),
+        help="stage-1 runs side by side, each on its own cores (default: one per core)",
+    )  # fmt: skip
     parser.add_argument("--demo", action="store_true", help="make demo: specialize --artifacts' stage 0, one seed")
     args = parser.parse_args(argv)
     known = {a.name for a in arms.ARMS}
@@ -116,9 +121,7 @@ def latest_checkpoint(model_dir: str) -> str:
 
 def trained(job: Run, model_dir: str, logs: str) -> str:
     """Trains `job` unless `model_dir` already holds its final checkpoint; returns that checkpoint."""
-    if not os.path.exists(os.path.join(model_dir, "run.json")) or not any(
-        n.startswith("checkpoint_") for n in os.listdir(model_dir)
-    ):
+    if not runs.finished(model_dir):
         runs.run(job, logs)
     return latest_checkpoint(model_dir)
 
@@ -171,12 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     curves: dict[str, dict[int, results.Curves]] = {}
     base = baseline_eval(stage0, os.path.join(out, "baseline"), scale, logs)
     curves[arms.BASELINE] = {0: results.read_curves(base)}
-    for arm in (a for a in arms.ARMS if a.name in args.arms):
-        for seed in range(args.seeds):
-            model_dir = os.path.join(out, "arms", arm.name, f"seed{seed}")
-            job = arms.run(arm, model_dir, records, stage0, scale.arm_steps, scale.eval_period, seed)
-            trained(scaled(job, scale), model_dir, logs)
-            curves.setdefault(arm.name, {})[seed] = results.read_curves(os.path.join(model_dir, "inference_eval"))
+    chosen = [(a, seed) for a in arms.ARMS if a.name in args.arms for seed in range(args.seeds)]
+    model_dirs = {(a.name, seed): os.path.join(out, "arms", a.name, f"seed{seed}") for a, seed in chosen}
+    jobs = []
+    for a, seed in chosen:
+        job = arms.run(a, model_dirs[a.name, seed], records, stage0, scale.arm_steps, scale.eval_period, seed)
+        jobs.append((scaled(job, scale), model_dirs[a.name, seed]))
+    runs.run_all(jobs, logs, args.lanes)
+    for (name, seed), model_dir in model_dirs.items():
+        curves.setdefault(name, {})[seed] = results.read_curves(os.path.join(model_dir, "inference_eval"))
     settings = {**dataclasses.asdict(scale), "seeds": args.seeds, "minutes": round((time.monotonic() - start) / 60, 1)}
     print(results.write(out, curves, settings), flush=True)
     first_seeds = {name: os.path.join(out, "arms", name, "seed0") for name in args.arms}

@@ -6,7 +6,7 @@ The committed teacher is served (`distill.serve`) and sampled over HTTP with top
 (`distill.generate`); `distill.build` filters its chains by answer and aligns its pieces to the
 student's bytes; the committed stage-0 model trains on them with the paper's recipe (the lab's
 `recipe` arm through `train_t5x.py`), evaluated on the out-of-distribution forms before training
-and every EVAL_PERIOD steps (`lab_ood_cot`: reworded and larger-operand chains, zero-shot and
+and every EVAL_PERIOD steps (`lab_ood_cot`: the forms never trained on, zero-shot and
 in-context CoT); `distill.report` draws the curve. The last line compares OOD accuracy before
 specialization with the step OOD validation selects.
 """

@@ -1,8 +1,8 @@
 """The lab's numbers: per arm and seed, accuracy curves by group; selected steps; lab.json and lab.md.
 
-Groups (means over tasks, each task's accuracy in %): `id` (lab_symbols, zero-shot and in-context
-CoT), `ood` (the reworded forms, lab_words and lab_spoken, both formats), `ood_zs` / `ood_ic` (one
-format), `range` (lab_large, the range shift, both formats), `general` (the general suite). A
+Groups (means over tasks, each task's accuracy in %): `id` (`lab_problems.ID_DATASETS`, zero-shot
+and in-context CoT), `ood` (`OOD_DATASETS`, the forms never trained on, both formats), `ood_zs` /
+`ood_ic` (one format), `range` (lab_large, the range shift, both formats), `general` (the general suite). A
 run's OOD-selected step maximizes `ood`, its ID-selected step `id`; the arm's row reports `ood` at
 the OOD-selected step, `id` at the ID-selected step and `range` and `general` at the OOD-selected
 step, each as mean ± sample standard deviation over seeds.

@@ -17,13 +17,12 @@ import time
 from distill.data import formats, lab_problems
 from distill.lab.runs import TEACHER, quoted
 
-ID_DATASET = lab_problems.ID_DATASETS[0]  # the teacher's questions
 PROMPT_DEMOS = 1  # the teacher was trained on in-context CoT with LAB_DEMOS (1) demonstration
 
 
-def write_prompt(path: str) -> str:
-    """PROMPT_DEMOS CoT demonstrations from the end of the training split (never asked), in the teacher's format."""
-    shots = lab_problems.problems(ID_DATASET, "train")[-PROMPT_DEMOS:]
+def write_prompt(path: str, dataset: str) -> str:
+    """PROMPT_DEMOS CoT demonstrations from the end of `dataset`'s train split (never asked), as the teacher saw."""
+    shots = lab_problems.problems(dataset, "train")[-PROMPT_DEMOS:]
     demos = [formats.Demo(p.question, p.rationale, p.answer) for p in shots]
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(formats.cot_demo(d) for d in demos).rstrip("\n") + "\n")
@@ -68,20 +67,20 @@ class TeacherServer:
         self.log.close()
 
 
-def generate_argv(url: str, questions: int, prompt: str, samples: int, out: str) -> list[str]:
-    """The first `questions` in-distribution training questions (records name their dataset, so the
+def generate_argv(url: str, dataset: str, questions: int, prompt: str, samples: int, out: str) -> list[str]:
+    """The first `questions` training questions of `dataset` (records name their dataset, so the
     build draws in-context demonstrations from its train split)."""
     return [
         sys.executable, "-m", "distill.generate", "--base-url", url, "--model", "lab-teacher",
-        "--dataset", ID_DATASET, "--split", "train", "--limit", str(questions), "--prompt", prompt,
+        "--dataset", dataset, "--split", "train", "--limit", str(questions), "--prompt", prompt,
         "--samples", str(samples), "--temperature", "0.7",
         "--max-tokens", "64", "--top-logprobs", "5", "--concurrency", "8", "--out", out,
     ]  # fmt: skip
 
 
-def build_argv(teacher_file: str, out: str, keep_incorrect: bool = False) -> list[str]:
+def build_argv(teacher_files: list[str], out: str, keep_incorrect: bool = False) -> list[str]:
     return [
-        sys.executable, "-m", "distill.build", "--teacher", teacher_file, "--out", out, "--vocab", "byte",
+        sys.executable, "-m", "distill.build", "--teacher", *teacher_files, "--out", out, "--vocab", "byte",
         "--top-k", "5", "--demos", str(PROMPT_DEMOS), "--workers", "1", "--no-progress",
         *(["--keep-incorrect"] if keep_incorrect else []),
     ]  # fmt: skip
@@ -102,14 +101,21 @@ def step(name: str, argv: list[str], log_dir: str) -> None:
 def make_records(
     teacher_dir: str, vocab_file: str, out_dir: str, questions: int, samples: int, keep_incorrect: bool = False
 ) -> str:
-    """Serve -> generate -> build; returns the records directory (`keep_incorrect`: smoke runs' untrained teacher)."""
+    """Serve -> generate -> build; returns the records directory (`keep_incorrect`: smoke runs' untrained teacher).
+
+    `questions` are split evenly over the in-distribution forms, each asked with a demonstration of its own form.
+    """
     os.makedirs(out_dir, exist_ok=True)
     logs = os.path.join(out_dir, "logs")
     os.makedirs(logs, exist_ok=True)
-    prompt_file = write_prompt(os.path.join(out_dir, "prompt.txt"))
-    teacher_file = os.path.join(out_dir, "teacher.jsonl")
+    per_form = -(-questions // len(lab_problems.ID_DATASETS))
+    teacher_files = []
     with TeacherServer(teacher_dir, vocab_file, os.path.join(logs, "serve.log")) as server:
-        step("generate", generate_argv(server.url, questions, prompt_file, samples, teacher_file), logs)
+        for dataset in lab_problems.ID_DATASETS:
+            prompt = write_prompt(os.path.join(out_dir, f"prompt-{dataset}.txt"), dataset)
+            teacher_files.append(os.path.join(out_dir, f"teacher-{dataset}.jsonl"))
+            argv = generate_argv(server.url, dataset, per_form, prompt, samples, teacher_files[-1])
+            step(f"generate-{dataset}", argv, logs)
     records = os.path.join(out_dir, "records")
-    step("build", build_argv(teacher_file, records, keep_incorrect), logs)
+    step("build", build_argv(teacher_files, records, keep_incorrect), logs)
     return records
