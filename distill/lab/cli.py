@@ -44,7 +44,8 @@ class Scale:
     base_eval_period: int  # stage 0 and the teacher: evaluated rarely
 
 
-# Sized so that the records and 6 arms x 3 seeds run within 90 minutes on 2 CPU cores (84.2 measured, docs/lab.md).
+# The records and 6 arms x 3 seeds, two arms at a time on 2 CPU cores: arm runs of 590-660 s when the
+# machine was otherwise idle (docs/lab.md has the full run's time, which tests shared).
 FULL = Scale(
     stage0_steps=1200,
     teacher_steps=1000,
