@@ -114,11 +114,13 @@ def run_all(jobs: list[tuple[Run, str]], log_dir: str, lane_count: int) -> None:
         for job in pending:
             run(job, log_dir)
         return
-    queue, cpu_sets = list(pending), lanes(lane_count)
+    queue, cpu_sets = iter(pending), lanes(lane_count)
 
     def lane(cpus: frozenset[int]) -> None:
-        while queue:
-            run(queue.pop(0), log_dir, cpus)
+        # A list iterator's next() is one call under the GIL: two lanes never take the same job,
+        # where checking a list and then popping it could race for the last one.
+        for job in iter(lambda: next(queue, None), None):
+            run(job, log_dir, cpus)
 
     with concurrent.futures.ThreadPoolExecutor(len(cpu_sets)) as pool:
         for future in [pool.submit(lane, cpus) for cpus in cpu_sets]:
