@@ -162,23 +162,49 @@ def test_evaluate_runs_task_metrics_and_writes_them(checkpoint, tmp_path) -> Non
     assert glob.glob(str(tmp_path / "**" / "events.out.tfevents.*"), recursive=True)
 
 
-def test_training_runs_inference_evaluation_every_eval_period(tmp_path) -> None:
+def test_training_evaluates_every_eval_period_from_its_first_step_and_at_its_last(tmp_path, capsys) -> None:
+    """T5X's schedule: a run that starts (or resumes) at step s evaluates at s + k * period and at its end.
+
+    The teacher-forced (train-eval) batches are built once per run and reused at every evaluation.
+    """
     cfg = utils.DatasetConfig(TASK, LENGTHS, "train", 8, shuffle=True)
+    train_eval_cfg = utils.DatasetConfig(TASK, LENGTHS, "train", 8, shuffle=False, seed=0)
+    built = []
+
+    def get_dataset_fn(dataset_cfg, *args, **kwargs):
+        built.append(dataset_cfg is train_eval_cfg)
+        return utils.get_dataset(dataset_cfg, *args, **kwargs)
+
     evaluator_cls = lambda **kw: seqio.Evaluator(**kw, logger_cls=[seqio.JSONLogger])  # noqa: E731
     schedule = utils.create_learning_rate_scheduler("constant", base_learning_rate=0.01)
-    train(
-        model=byte_model(),
-        train_dataset_cfg=cfg,
-        infer_eval_dataset_cfg=dataset_cfg(lengths=None),
-        inference_evaluator_cls=evaluator_cls,
-        checkpoint_cfg=utils.CheckpointConfig(save=utils.SaveCheckpointConfig(period=4)),
-        partitioner=one_device(),
-        trainer_cls=lambda **kw: trainer.Trainer(learning_rate_fn=schedule, **kw),
-        model_dir=str(tmp_path),
-        total_steps=4,
-        eval_period=2,
-        random_seed=0,
-    )
+
+    def run(total_steps: int) -> None:
+        train(
+            model=byte_model(),
+            train_dataset_cfg=cfg,
+            train_eval_dataset_cfg=train_eval_cfg,
+            eval_steps=2,
+            get_dataset_fn=get_dataset_fn,
+            infer_eval_dataset_cfg=dataset_cfg(lengths=None),
+            inference_evaluator_cls=evaluator_cls,
+            checkpoint_cfg=utils.CheckpointConfig(save=utils.SaveCheckpointConfig(period=4)),
+            partitioner=one_device(),
+            trainer_cls=lambda **kw: trainer.Trainer(learning_rate_fn=schedule, **kw),
+            model_dir=str(tmp_path),
+            total_steps=total_steps,
+            eval_period=2,
+            random_seed=0,
+        )
+
+    run(5)  # 5 is not a multiple of the period: the last step is evaluated all the same
+    run(8)  # resumes at 5: evaluated at 7, then at the end
     lines = read_lines(str(tmp_path / "inference_eval" / f"{TASK}-metrics.jsonl"))
-    assert [line["step"] for line in lines] == [2, 4]
+    assert [line["step"] for line in lines] == [2, 4, 5, 7, 8]
     assert all("exact_match" in line for line in lines)
+    train_evals = [
+        line.split(" step ")[1].split(" ")[0]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(f"eval {TASK} step ")
+    ]
+    assert train_evals == ["2", "4", "5", "7", "8"]
+    assert built.count(True) == 2  # once per run, not once per evaluation

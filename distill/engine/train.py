@@ -9,6 +9,7 @@ restarted run replays exactly the data order and dropout of an uninterrupted one
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -160,6 +161,7 @@ def train(
 
     sums, sums_steps, summary = None, 0, None
     batch_sharding = partitioner.batch_sharding()
+    first_step = step
     log.info("Training from step %d to %d", step, total_steps)
     while step < total_steps:
         batch = utils.make_global_batch(next(batches), batch_sharding, num_shards)
@@ -177,7 +179,8 @@ def train(
             sums, sums_steps = None, 0
         preempted = preemption.requested  # read once: a signal arriving below waits for the next step
         save = step % save_period == 0 or step in extra_saves or step == total_steps
-        save_and_evaluate(manager, state, step, save, step % eval_period == 0, preempted, evaluate)
+        evaluate_now = is_eval_step(step, first_step, total_steps, eval_period)
+        save_and_evaluate(manager, state, step, save, evaluate_now, preempted, evaluate)
         if preempted:
             log.warning("SIGTERM received: checkpoint %d committed, stopping (its evaluation skipped).", step)
             break
@@ -190,6 +193,17 @@ def train(
             flush=True,
         )
     return step, state
+
+
+def is_eval_step(step: int, first_step: int, total_steps: int, eval_period: int) -> bool:
+    """T5X's schedule: every `eval_period` steps counted from this run's first step, and the last step.
+
+    Why relative: a fine-tune starts at the pretrained step (T5X: 1,000,000; the lab: 1,200), and
+    evaluating at global multiples of the period would skip the run's own end whenever its
+    length is not a multiple (the lab's 500 steps from 1,200 at period 125 were last evaluated at
+    1,625, never at 1,700).
+    """
+    return (step - first_step) % eval_period == 0 or step == total_steps
 
 
 def save_and_evaluate(
@@ -278,10 +292,16 @@ def _train_evaluator(
     writer = ScalarWriter(os.path.join(model_dir, "training_eval", str(name)))
     shard_id, num_shards = partitioner.data_layout(cfg.batch_size)
 
+    # The same `eval_steps` batches every evaluation, built once (as T5X builds its train-eval
+    # datasets once): rebuilding a seqio mixture's pipeline costs seconds per evaluation.
+    held: list[dict] = []
+
     def evaluate(state: TrainState, step: int) -> None:
-        batches = get_dataset_fn(cfg, shard_id, num_shards, trainer.model.FEATURE_CONVERTER_CLS, cfg.seed or 0)
+        if not held:
+            batches = get_dataset_fn(cfg, shard_id, num_shards, trainer.model.FEATURE_CONVERTER_CLS, cfg.seed or 0)
+            held.extend(itertools.islice(batches, eval_steps))
         sums, count = None, 0
-        for _, local in zip(range(eval_steps), batches, strict=False):
+        for local in held:
             batch = utils.make_global_batch(local, partitioner.batch_sharding(), num_shards)
             metrics = trainer.eval_step(state.params, batch)
             sums = metrics if sums is None else jax.tree_util.tree_map(jax.numpy.add, sums, metrics)

@@ -44,15 +44,17 @@ class Scale:
     base_eval_period: int  # stage 0 and the teacher: evaluated rarely
 
 
-# The records and 6 arms x 3 seeds, two arms at a time on 2 CPU cores: arm runs of 590-660 s when the
-# machine was otherwise idle (docs/lab.md has the full run's time, which tests shared).
+# The records and 6 arms x 3 seeds, two arms at a time on 2 CPU cores. Measured in the third lab
+# (docs/lab_run_v3): 0.755 s a step per lane and about 45 s an evaluation (43 tasks x 32 decodes, the
+# encoder's work mostly), about 50 s to start a run, 5 min for the records. 480 steps evaluated 3 times
+# (global steps 1,360, 1,520 and 1,680, the last) keep 9 rounds of two runs within the 90 minutes.
 FULL = Scale(
     stage0_steps=1200,
     teacher_steps=1000,
     questions=2000,
     samples=2,
-    arm_steps=500,
-    eval_period=125,
+    arm_steps=480,
+    eval_period=160,
     eval_examples=32,
     base_eval_period=500,
 )
