@@ -106,6 +106,32 @@ def argmax_of(logits: Array, top: Array) -> Array:
     return jnp.min(jnp.where(matches, index, logits.shape[-1]), axis=-1)
 
 
+ARGMAX_BLOCK = 128  # T5 vocabularies are padded to a multiple of 128 (32128); others take the flat path.
+
+
+def max_and_argmax(logits: Array) -> tuple[Array, Array]:
+    """(`row_max(logits)`, `jnp.argmax(logits, -1)`) with one full pass over the vocabulary for both.
+
+    The flat `argmax_of` is a second full pass (select an index per element, then a min). Here
+    the one pass takes each block's max; the row max is the max of those (max is exact in any
+    order, NaN included), the first block holding it is found among the block maxima, and the
+    index within that block from its `ARGMAX_BLOCK` logits: the same first index `argmax`
+    gives, ties and NaN included. A greedy step over a 32k vocabulary is mostly these passes
+    and the logits' matmul.
+    """
+    rows, vocab = logits.shape
+    if vocab % ARGMAX_BLOCK:
+        top = row_max(logits)
+        return top, argmax_of(logits, top)
+    blocks = logits.reshape(rows, vocab // ARGMAX_BLOCK, ARGMAX_BLOCK)
+    # The barrier keeps XLA from folding the max of the block maxima back into a full pass.
+    block_max = jax.lax.optimization_barrier(jnp.max(blocks, axis=-1))
+    top = row_max(block_max)
+    first = argmax_of(block_max, top)
+    inside = jnp.take_along_axis(blocks, first[:, None, None], axis=1)[:, 0]
+    return top, first * ARGMAX_BLOCK + argmax_of(inside, top)
+
+
 def log_probs_at(logits: Array, ids: Array, top: Array) -> Array:
     """`jax.nn.log_softmax(logits)` at `ids` [rows, k], given `top = row_max(logits)`; the same operations.
 
@@ -187,8 +213,7 @@ def sample_rows(
     def body(state: tuple) -> tuple:
         i, token, cache, tokens, log_probs, top_ids, top_lps, done = state
         logits, cache = step(cache, token)
-        top = row_max(logits)  # Shared by the greedy choice and the log-probs.
-        best = argmax_of(logits, top)
+        top, best = max_and_argmax(logits)  # The row max is shared by the greedy choice and the log-probs.
         # All-greedy batches skip the sampling work (random draws over the vocabulary, the top-p sort).
         chosen = jax.lax.cond(all_greedy, lambda *_: best, choose_sampled, logits, i, best)
         chosen = jnp.where(done, 0, chosen).astype(jnp.int32)
