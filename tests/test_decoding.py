@@ -82,6 +82,15 @@ def test_greedy_over_a_blocked_vocabulary_equals_full_recomputation() -> None:
     assert expected.max() >= decoding.ARGMAX_BLOCK, "some token lies past the first block (the test is not trivial)"
 
 
+def test_encoding_in_pieces_equals_the_whole_batch(model) -> None:
+    """On CPU decoding encodes a few rows at a time; each row's output is its whole-batch output."""
+    module, params = model
+    assert (decoding.piece_rows(64, 512), decoding.piece_rows(7, 512), decoding.piece_rows(3, 9, tokens=9)) == (2, 1, 1)
+    whole = module.apply({"params": params}, ENCODER_TOKENS, enable_dropout=False, method=module.encode)
+    pieces = jax.jit(lambda tokens: decoding.encode(module, params, tokens, tokens=9))(ENCODER_TOKENS)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-4)  # float rounding differs with batch size
+
+
 def test_token_log_probs_are_the_model_log_probs(model) -> None:
     module, params = model
     p = decoding.DecodeParams(max_decode_length=LENGTH, method="sample", num_decodes=2, temperature=1.5)

@@ -142,12 +142,38 @@ def log_probs_at(logits: Array, ids: Array, top: Array) -> Array:
     return (jnp.take_along_axis(logits, ids, axis=-1) - top) - log_norm
 
 
+PIECE_TOKENS = 1024  # Encoder tokens per piece when encoding on CPU (see `encode`).
+
+
+def piece_rows(rows: int, length: int, tokens: int = PIECE_TOKENS) -> int:
+    """The most rows, dividing `rows`, whose `length`-token inputs fit in `tokens` (at least 1)."""
+    return max(d for d in range(1, rows + 1) if rows % d == 0 and (d == 1 or d * length <= tokens))
+
+
+def encode(module: Any, params: Any, encoder_tokens: Array, tokens: int = PIECE_TOKENS) -> Array:
+    """The encoder's output for `encoder_tokens` [B, L]; on CPU, `piece_rows` rows at a time.
+
+    Why: XLA:CPU runs each encoder self-attention (logits, softmax, second dot) over the whole
+    batch at once, a [B, heads, L, L] working set far past the caches; in pieces of about
+    1024 tokens the same attention ran 3-4x faster (mini, L=512), and it is the largest cost
+    of decoding long inputs. Each row's output is the same function of its own input; only
+    float rounding may differ, as between batch sizes. Accelerators keep the whole batch.
+    """
+    apply = lambda x: module.apply({"params": params}, x, enable_dropout=False, method=module.encode)  # noqa: E731
+    rows, length = encoder_tokens.shape
+    piece = piece_rows(rows, length, tokens)
+    if jax.default_backend() != "cpu" or piece == rows:
+        return apply(encoder_tokens)
+    encoded = jax.lax.map(apply, encoder_tokens.reshape(rows // piece, piece, length))
+    return encoded.reshape(rows, *encoded.shape[2:])
+
+
 class StepFn:
     """Encodes once, builds the decoder cache, and gives next-token logits for one step."""
 
     def __init__(self, module: Any, params: Any, encoder_tokens: Array, copies: int, length: int) -> None:
         self.module, self.params, self.length = module, params, length
-        encoded = module.apply({"params": params}, encoder_tokens, enable_dropout=False, method=module.encode)
+        encoded = encode(module, params, encoder_tokens)
         self.encoded = jnp.repeat(encoded, copies, axis=0)
         self.encoder_tokens = jnp.repeat(encoder_tokens, copies, axis=0)
         start = jnp.zeros((self.encoded.shape[0], 1), jnp.int32)
