@@ -19,14 +19,18 @@ LENGTH = 10
 ENCODER_TOKENS = random_batch(batch_size=3, inputs=9)["encoder_input_tokens"]
 
 
-@pytest.fixture(scope="module")
-def model():
+def micro_model(config: network.T5Config = MICRO):
     """A micro model with sharp enough logits that greedy decodes are not all ties."""
-    module = network.Transformer(MICRO)
+    module = network.Transformer(config)
     tokens = jnp.ones((1, 4), jnp.int32)
     params = nn.unbox(module.init(jax.random.PRNGKey(3), tokens, tokens, tokens, enable_dropout=False))["params"]
     params = jax.tree_util.tree_map(lambda x: x * 2.0, params)
     return module, params
+
+
+@pytest.fixture(scope="module")
+def model():
+    return micro_model()
 
 
 def full_log_probs(module, params, encoder_tokens: jax.Array, tokens: jax.Array) -> jax.Array:
@@ -67,6 +71,24 @@ def test_cached_greedy_equals_full_recomputation(model, scan: bool) -> None:
     assert decodes.tokens.shape == (3, 1, LENGTH)
     np.testing.assert_array_equal(np.asarray(decodes.tokens[:, 0]), expected)
     assert len(set(map(tuple, expected))) > 1, "decodes differ across inputs (the test is not trivial)"
+
+
+def test_greedy_over_a_blocked_vocabulary_equals_full_recomputation() -> None:
+    """A vocabulary that is a multiple of ARGMAX_BLOCK (T5's 32128 is) takes the blocked argmax in the loop."""
+    module, params = micro_model(dataclasses.replace(MICRO, vocab_size=2 * decoding.ARGMAX_BLOCK))
+    expected = after_eos_zeroed(greedy_by_recomputation(module, params, ENCODER_TOKENS, LENGTH))
+    decodes = decoding.decode(module, params, ENCODER_TOKENS, decoding.DecodeParams(max_decode_length=LENGTH))
+    np.testing.assert_array_equal(np.asarray(decodes.tokens[:, 0]), expected)
+    assert expected.max() >= decoding.ARGMAX_BLOCK, "some token lies past the first block (the test is not trivial)"
+
+
+def test_encoding_in_pieces_equals_the_whole_batch(model) -> None:
+    """On CPU decoding encodes a few rows at a time; each row's output is its whole-batch output."""
+    module, params = model
+    assert (decoding.piece_rows(64, 512), decoding.piece_rows(7, 512), decoding.piece_rows(3, 9, tokens=9)) == (2, 1, 1)
+    whole = module.apply({"params": params}, ENCODER_TOKENS, enable_dropout=False, method=module.encode)
+    pieces = jax.jit(lambda tokens: decoding.encode(module, params, tokens, tokens=9))(ENCODER_TOKENS)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-4)  # float rounding differs with batch size
 
 
 def test_token_log_probs_are_the_model_log_probs(model) -> None:
@@ -158,12 +180,18 @@ def test_wide_beam_finds_the_best_hypothesis_by_exhaustive_search() -> None:
         assert float(beam.scores[b, 0]) == pytest.approx(best[b][0], rel=1e-4)
 
 
-def test_step_reductions_match_argmax_and_log_softmax() -> None:
+@pytest.mark.parametrize("vocab", [300, 3 * decoding.ARGMAX_BLOCK])  # the flat path and the blocked one
+def test_step_reductions_match_argmax_and_log_softmax(vocab: int) -> None:
     """The per-step shortcuts give exactly what jnp.argmax and jax.nn.log_softmax give, ties and NaN included."""
-    logits = jax.random.normal(jax.random.PRNGKey(0), (5, 300)) * 4.0
-    logits = logits.at[1, 7].set(50.0).at[1, 200].set(50.0)  # a tie: the first index wins
+    logits = jax.random.normal(jax.random.PRNGKey(0), (6, vocab)) * 4.0
+    logits = logits.at[1, 7].set(50.0).at[1, 200].set(50.0)  # a tie across blocks: the first index wins
     logits = logits.at[2, 9].set(jnp.nan).at[2, 20].set(jnp.nan)  # NaN counts as the max, as in argmax
-    top = decoding.row_max(logits)
+    logits = logits.at[3, 250].set(50.0).at[3, 140].set(jnp.nan)  # a NaN in an earlier block than the max
+    logits = logits.at[4, 130].set(50.0).at[4, 131].set(50.0)  # a tie inside one block
+    logits = logits.at[5].set(-jnp.inf)  # nothing but -inf: index 0
+    top, best = jax.jit(decoding.max_and_argmax)(logits)  # jitted, as in the decoding loop
+    np.testing.assert_array_equal(top, decoding.row_max(logits))
+    np.testing.assert_array_equal(best, jnp.argmax(logits, axis=-1))
     np.testing.assert_array_equal(decoding.argmax_of(logits, top), jnp.argmax(logits, axis=-1))
     ids = jax.lax.top_k(logits, 3)[1]
     expected = jnp.take_along_axis(jax.nn.log_softmax(logits), ids, axis=-1)

@@ -106,6 +106,32 @@ def argmax_of(logits: Array, top: Array) -> Array:
     return jnp.min(jnp.where(matches, index, logits.shape[-1]), axis=-1)
 
 
+ARGMAX_BLOCK = 128  # T5 vocabularies are padded to a multiple of 128 (32128); others take the flat path.
+
+
+def max_and_argmax(logits: Array) -> tuple[Array, Array]:
+    """(`row_max(logits)`, `jnp.argmax(logits, -1)`) with one full pass over the vocabulary for both.
+
+    The flat `argmax_of` is a second full pass (select an index per element, then a min). Here
+    the one pass takes each block's max; the row max is the max of those (max is exact in any
+    order, NaN included), the first block holding it is found among the block maxima, and the
+    index within that block from its `ARGMAX_BLOCK` logits: the same first index `argmax`
+    gives, ties and NaN included. A greedy step over a 32k vocabulary is mostly these passes
+    and the logits' matmul.
+    """
+    rows, vocab = logits.shape
+    if vocab % ARGMAX_BLOCK:
+        top = row_max(logits)
+        return top, argmax_of(logits, top)
+    blocks = logits.reshape(rows, vocab // ARGMAX_BLOCK, ARGMAX_BLOCK)
+    # The barrier keeps XLA from folding the max of the block maxima back into a full pass.
+    block_max = jax.lax.optimization_barrier(jnp.max(blocks, axis=-1))
+    top = row_max(block_max)
+    first = argmax_of(block_max, top)
+    inside = jnp.take_along_axis(blocks, first[:, None, None], axis=1)[:, 0]
+    return top, first * ARGMAX_BLOCK + argmax_of(inside, top)
+
+
 def log_probs_at(logits: Array, ids: Array, top: Array) -> Array:
     """`jax.nn.log_softmax(logits)` at `ids` [rows, k], given `top = row_max(logits)`; the same operations.
 
@@ -116,12 +142,38 @@ def log_probs_at(logits: Array, ids: Array, top: Array) -> Array:
     return (jnp.take_along_axis(logits, ids, axis=-1) - top) - log_norm
 
 
+PIECE_TOKENS = 1024  # Encoder tokens per piece when encoding on CPU (see `encode`).
+
+
+def piece_rows(rows: int, length: int, tokens: int = PIECE_TOKENS) -> int:
+    """The most rows, dividing `rows`, whose `length`-token inputs fit in `tokens` (at least 1)."""
+    return max(d for d in range(1, rows + 1) if rows % d == 0 and (d == 1 or d * length <= tokens))
+
+
+def encode(module: Any, params: Any, encoder_tokens: Array, tokens: int = PIECE_TOKENS) -> Array:
+    """The encoder's output for `encoder_tokens` [B, L]; on CPU, `piece_rows` rows at a time.
+
+    Why: XLA:CPU runs each encoder self-attention (logits, softmax, second dot) over the whole
+    batch at once, a [B, heads, L, L] working set far past the caches; in pieces of about
+    1024 tokens the same attention ran 3-4x faster (mini, L=512), and it is the largest cost
+    of decoding long inputs. Each row's output is the same function of its own input; only
+    float rounding may differ, as between batch sizes. Accelerators keep the whole batch.
+    """
+    apply = lambda x: module.apply({"params": params}, x, enable_dropout=False, method=module.encode)  # noqa: E731
+    rows, length = encoder_tokens.shape
+    piece = piece_rows(rows, length, tokens)
+    if jax.default_backend() != "cpu" or piece == rows:
+        return apply(encoder_tokens)
+    encoded = jax.lax.map(apply, encoder_tokens.reshape(rows // piece, piece, length))
+    return encoded.reshape(rows, *encoded.shape[2:])
+
+
 class StepFn:
     """Encodes once, builds the decoder cache, and gives next-token logits for one step."""
 
     def __init__(self, module: Any, params: Any, encoder_tokens: Array, copies: int, length: int) -> None:
         self.module, self.params, self.length = module, params, length
-        encoded = module.apply({"params": params}, encoder_tokens, enable_dropout=False, method=module.encode)
+        encoded = encode(module, params, encoder_tokens)
         self.encoded = jnp.repeat(encoded, copies, axis=0)
         self.encoder_tokens = jnp.repeat(encoder_tokens, copies, axis=0)
         start = jnp.zeros((self.encoded.shape[0], 1), jnp.int32)
@@ -187,8 +239,7 @@ def sample_rows(
     def body(state: tuple) -> tuple:
         i, token, cache, tokens, log_probs, top_ids, top_lps, done = state
         logits, cache = step(cache, token)
-        top = row_max(logits)  # Shared by the greedy choice and the log-probs.
-        best = argmax_of(logits, top)
+        top, best = max_and_argmax(logits)  # The row max is shared by the greedy choice and the log-probs.
         # All-greedy batches skip the sampling work (random draws over the vocabulary, the top-p sort).
         chosen = jax.lax.cond(all_greedy, lambda *_: best, choose_sampled, logits, i, best)
         chosen = jnp.where(done, 0, chosen).astype(jnp.int32)
