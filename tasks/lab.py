@@ -11,7 +11,7 @@ Mixtures: `lab_general` (every general task and format: stage 0's training data 
 metric), `lab_math_cot` (every form, zero-shot and in-context CoT: the lab's evaluation),
 `lab_id_cot` (the teacher's training data: gold chains of the in-distribution forms),
 `lab_eval` (`lab_math_cot` and `lab_general`: what every stage-1 arm is evaluated on), and
-`lab_ood_cot` (the reworded OOD forms alone: what `make demo` evaluates).
+`lab_ood_cot` (the forms never trained on, alone: what `make demo` evaluates).
 """
 
 from __future__ import annotations
